@@ -1,0 +1,38 @@
+"""Agents by config name. `make_config` validates an agent's YAML; `make` builds it for an env."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from classic_rl.agents.base import Agent, Transition
+from classic_rl.agents.dqn import DQN, DQNConfig
+from classic_rl.config import ConfigError, UserError, from_dict
+from classic_rl.envs.base import EnvSpec
+
+# one dict per package: config name -> (config class, agent class)
+AGENTS: dict[str, tuple[type, type]] = {
+    "dqn": (DQNConfig, DQN),
+}
+
+__all__ = ["AGENTS", "Agent", "Transition", "make", "make_config"]
+
+
+def make_config(data: dict[str, Any]) -> Any:
+    name = data.get("name")
+    if name not in AGENTS:
+        raise ConfigError(f"config key 'agent.name' = {name!r} is not allowed; allowed values: {', '.join(AGENTS)}")
+    config_cls, _ = AGENTS[name]
+    return from_dict(config_cls, data, prefix="agent")
+
+
+def make(cfg: Any, spec: EnvSpec, seed: int = 0) -> Agent:
+    """Build the agent named by `cfg.name` for `spec`, failing early if it cannot handle the env."""
+    config_cls, agent_cls = AGENTS[cfg.name]
+    reason = config_cls.supports(spec)
+    if reason is not None:
+        fits = [name for name, (c, _) in AGENTS.items() if c.supports(spec) is None]
+        raise UserError(
+            f"agent={cfg.name} cannot run on env={spec.id}: it {reason}; "
+            f"agents that can: {', '.join(fits) if fits else 'none in this version'}"
+        )
+    return agent_cls(cfg, spec, seed=seed)

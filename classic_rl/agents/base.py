@@ -1,0 +1,51 @@
+"""The Agent protocol the trainer drives, and the transition it hands over after each env step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from classic_rl.envs.base import EnvSpec
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One vector env step, every field with the env batch dimension N first."""
+
+    obs: torch.Tensor  # [N, *obs_shape] observation the action was chosen on
+    action: torch.Tensor  # [N, *action_shape]
+    reward: torch.Tensor  # [N]
+    next_obs: torch.Tensor  # [N, *obs_shape] true next observation (info["final_obs"])
+    terminated: torch.Tensor  # [N] bool: no bootstrap from next_obs
+    truncated: torch.Tensor  # [N] bool: episode cut; bootstrap from next_obs
+
+
+class Agent(Protocol):
+    """act -> (env.step) -> observe -> update when ready. The agent owns its storage."""
+
+    def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
+        """Actions [N, ...] for observations [N, ...]; explore=False is the deterministic policy."""
+        ...
+
+    def observe(self, transition: Transition) -> None: ...
+
+    def ready(self) -> bool:
+        """True when the agent wants `update()` called now."""
+        ...
+
+    def update(self) -> dict[str, float]:
+        """Learn from storage; returns named scalar stats (losses, lr, exploration rate...)."""
+        ...
+
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
+    """start -> end linearly over `duration` steps, then end (constant start when duration is 0)."""
+    if duration <= 0:
+        return end
+    return start + (end - start) * min(t / duration, 1.0)

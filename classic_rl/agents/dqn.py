@@ -1,0 +1,159 @@
+"""DQN (Mnih et al. 2015): ε-greedy acting, experience replay, a target network, Huber TD loss."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+import torch
+
+from classic_rl.agents.base import Transition, linear_schedule
+from classic_rl.buffers import ReplayBuffer
+from classic_rl.config import ConfigError, check, non_negative, positive, unit_interval
+from classic_rl.envs.base import EnvSpec
+from classic_rl.losses import q_learning_loss, td_target
+from classic_rl.nets import QNetwork
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    name: Literal["dqn"] = "dqn"
+    gamma: float = field(default=0.99, metadata=unit_interval("discount factor"))
+    lr: float = field(default=1e-3, metadata=positive("Adam learning rate"))
+    lr_end: Optional[float] = field(default=None, metadata=non_negative("anneal lr linearly to this"))
+    lr_decay_steps: int = field(default=0, metadata=non_negative("env steps of the lr annealing"))
+    batch_size: int = field(default=64, metadata=positive())
+    buffer_size: int = field(default=100_000, metadata=positive("replay capacity in transitions"))
+    learning_starts: int = field(default=1_000, metadata=non_negative("env steps before learning"))
+    train_freq: int = field(default=4, metadata=positive("env steps between update rounds"))
+    gradient_steps: int = field(default=1, metadata=positive("gradient steps per update round"))
+    target_update_interval: int = field(default=500, metadata=positive("gradient steps between target updates"))
+    tau: float = field(default=1.0, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]; 1 = hard copy"))
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    epsilon_start: float = field(default=1.0, metadata=unit_interval())
+    epsilon_end: float = field(default=0.05, metadata=unit_interval())
+    epsilon_decay_steps: int = field(default=10_000, metadata=non_negative("env steps of ε annealing"))
+    max_grad_norm: float = field(default=10.0, metadata=positive("gradient clipping by global norm"))
+
+    def __post_init__(self) -> None:
+        if self.batch_size > self.buffer_size:
+            raise ConfigError(
+                f"config key 'batch_size' = {self.batch_size} is larger than 'buffer_size' = "
+                f"{self.buffer_size}; allowed: batch_size <= buffer_size"
+            )
+        if any(h <= 0 for h in self.hidden_sizes):
+            raise ConfigError(f"config key 'hidden_sizes' = {self.hidden_sizes} must hold positive widths")
+
+    @staticmethod
+    def supports(spec: EnvSpec) -> str | None:
+        """None if DQN can run on `spec`, else the reason it cannot."""
+        return None if spec.discrete_actions else f"needs discrete actions, {spec.id} has {spec.action_space}"
+
+
+class DQN:
+    off_policy = True
+
+    def __init__(self, cfg: DQNConfig, spec: EnvSpec, seed: int = 0) -> None:
+        self.cfg, self.spec, self.device = cfg, spec, spec.device
+        self.num_actions = int(spec.action_space.n)
+        torch.manual_seed(seed)  # network initialisation
+        self.q = QNetwork(spec.observation_space, self.num_actions, cfg.hidden_sizes).to(self.device)
+        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
+        obs_space = spec.observation_space
+        obs_dtype = torch.int64 if spec.discrete_observations else torch.float32
+        self.buffer = ReplayBuffer(
+            cfg.buffer_size, tuple(obs_space.shape), obs_dtype, (), torch.int64, self.device
+        )
+        self.generator = torch.Generator(self.device)
+        self.generator.manual_seed(seed + 1)
+        self.env_steps = 0  # transitions observed
+        self.trained_steps = 0  # env steps already paid for by update rounds
+        self.gradient_steps = 0
+
+    # ------------------------------------------------------------------ acting
+    @property
+    def epsilon(self) -> float:
+        c = self.cfg
+        return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, self.env_steps)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
+        greedy = self.q(obs).argmax(dim=-1)  # [N]
+        if not explore:
+            return greedy
+        n = greedy.shape[0]
+        random_action = torch.randint(self.num_actions, (n,), device=self.device, generator=self.generator)
+        explore_mask = torch.rand(n, device=self.device, generator=self.generator) < self.epsilon
+        return torch.where(explore_mask, random_action, greedy)
+
+    # ------------------------------------------------------------------ storage
+    def observe(self, t: Transition) -> None:
+        self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated)
+        self.env_steps += t.reward.shape[0]
+
+    def ready(self) -> bool:
+        c = self.cfg
+        return self.env_steps >= c.learning_starts and self.env_steps - self.trained_steps >= c.train_freq
+
+    # ------------------------------------------------------------------ learning
+    @property
+    def lr(self) -> float:
+        c = self.cfg
+        end = c.lr if c.lr_end is None else c.lr_end
+        return linear_schedule(c.lr, end, c.lr_decay_steps, self.env_steps)
+
+    def update(self) -> dict[str, float]:
+        c = self.cfg
+        rounds = (self.env_steps - self.trained_steps) // c.train_freq
+        self.trained_steps += rounds * c.train_freq
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        for _ in range(rounds * c.gradient_steps):
+            batch = self.buffer.sample(c.batch_size, self.generator)
+            with torch.no_grad():
+                next_value = self.q_target(batch.next_obs).max(dim=-1).values  # max_a' Q_target(s', a')
+                target = td_target(batch.reward, next_value, batch.terminated, c.gamma)
+            q_taken = self.q(batch.obs).gather(1, batch.action[:, None]).squeeze(1)  # Q(s, a) [B]
+            loss, stats = q_learning_loss(q_taken, target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm)
+            self.optimizer.step()
+            self.gradient_steps += 1
+            if self.gradient_steps % c.target_update_interval == 0:
+                self._update_target()
+        return {
+            "loss": loss.item(),
+            "q_mean": stats["q_mean"].item(),
+            "grad_norm": grad_norm.item(),
+            "epsilon": self.epsilon,
+            "learning_rate": self.lr,
+        }
+
+    @torch.no_grad()
+    def _update_target(self) -> None:
+        # Polyak: θ' <- τ θ + (1 - τ) θ'; τ = 1 is the hard copy of the original DQN
+        for p_target, p in zip(self.q_target.parameters(), self.q.parameters()):
+            p_target.lerp_(p, self.cfg.tau)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        return {
+            "q": self.q.state_dict(),
+            "q_target": self.q_target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "counters": (self.env_steps, self.trained_steps, self.gradient_steps),
+            "buffer": self.buffer.state_dict() if include_buffer else None,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.env_steps, self.trained_steps, self.gradient_steps = state["counters"]
+        if state.get("buffer") is not None:
+            self.buffer.load_state_dict(state["buffer"])

@@ -1,0 +1,214 @@
+"""Typed, validated configuration: Hydra's YAML is mapped onto frozen dataclasses at start.
+
+Every user-facing knob is a dataclass field here (or in an agent's config class), documented once.
+A field's `metadata["check"] = (predicate, "allowed values")` gives its range. `from_dict` turns a
+plain dict into a dataclass and raises `ConfigError` with ONE line naming the key and what is
+allowed; the command line prints that line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional, Union
+
+
+class ConfigError(ValueError):
+    """A user mistake in the configuration; its message is one line that names the key and the fix."""
+
+
+class UserError(RuntimeError):
+    """A user mistake found at start (missing checkpoint, agent/env mismatch, ...); one-line message."""
+
+
+def check(predicate, allowed: str, doc: str = "") -> dict[str, Any]:
+    """Field metadata: a range check and the human description of the allowed values."""
+    return {"check": (predicate, allowed), "doc": doc}
+
+
+def positive(doc: str = "") -> dict[str, Any]:
+    return check(lambda v: v > 0, "> 0", doc)
+
+
+def non_negative(doc: str = "") -> dict[str, Any]:
+    return check(lambda v: v >= 0, ">= 0", doc)
+
+
+def unit_interval(doc: str = "") -> dict[str, Any]:
+    return check(lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]", doc)
+
+
+# ----------------------------------------------------------------------------------------------
+# dict -> dataclass with one-line errors
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(tp) or (Any,)
+        return f"a list of {_type_name(inner)}"
+    if origin is dict:
+        return "a mapping"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return `value` as type `tp`, or raise ConfigError naming `key`."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {value!r}")
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        allowed = ", ".join(str(a) for a in typing.get_args(tp))
+        raise ConfigError(f"config key '{key}' = {value!r} is not allowed; allowed values: {allowed}")
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise bad
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as err:
+                last = err
+        raise last
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (inner, *_) = typing.get_args(tp) or (Any,)
+        items = [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad
+        return from_dict(tp, value, prefix=key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():  # 1e5 in YAML is a float
+            return int(value)
+        raise bad
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any] | None, prefix: str = "") -> Any:
+    """Build dataclass `cls` from `data`, validating keys, types and ranges (one-line errors)."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    dotted = f"{prefix}." if prefix else ""
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{dotted}{unknown[0]}'; valid keys"
+            f"{' under ' + repr(prefix) if prefix else ''}: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{dotted}{name}"
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"config key '{key}' is required ({_type_name(hints[name])})")
+            continue
+        value = _coerce(data[name], hints[name], key)
+        if "check" in f.metadata and value is not None:
+            predicate, allowed = f.metadata["check"]
+            if not predicate(value):
+                raise ConfigError(f"config key '{key}' = {value!r} is out of range; allowed: {allowed}")
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError as err:  # cross-field checks in __post_init__ name keys without the prefix
+        raise ConfigError(str(err).replace("config key '", f"config key '{dotted}")) from None
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+# ----------------------------------------------------------------------------------------------
+# the run's own sections; agent configs live beside their agents
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    id: str  # a Gymnasium id, e.g. CartPole-v1
+    num_envs: int = field(default=1, metadata=check(lambda v: v >= 1, ">= 1 (at least one env)"))
+    # torch: the torch-native batched env (classic control only); gymnasium: the adapter; null: torch if available
+    backend: Optional[Literal["torch", "gymnasium"]] = None
+    max_episode_steps: Optional[int] = field(default=None, metadata=positive())  # overrides the time limit
+    kwargs: dict[str, Any] = field(default_factory=dict)  # extra gym.make kwargs (map_name, is_slippery, ...)
+    compile: bool = False  # fuse the torch-native step with torch.compile
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    total_steps: int = field(default=50_000, metadata=positive("env steps, summed over envs"))
+    checkpoint_every_steps: int = field(default=0, metadata=non_negative("0: only at the end"))
+    save_buffer: bool = True  # store the replay buffer in checkpoints (off-policy agents)
+    torch_threads: int = field(default=1, metadata=positive("CPU threads torch may use"))
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every_steps: int = field(default=5_000, metadata=non_negative("0: evaluate only at the end"))
+    episodes: int = field(default=10, metadata=positive())
+    early_stop: bool = False  # stop training once evaluation reaches the env's reward threshold
+    video: bool = False  # record an mp4 of the first evaluation episode (mode=eval)
+    seed: int = 1_000_003  # evaluation envs are re-seeded with this every time: comparable evaluations
+
+
+@dataclass(frozen=True)
+class LoggerConfig:
+    tensorboard: bool = True
+    progress: bool = True  # console progress bar
+    log_every_steps: int = field(default=1_000, metadata=positive("env steps between scalar logs"))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    agent: dict[str, Any]  # validated by the agent's own config class (agents.make_config)
+    env: EnvConfig
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    mode: Literal["train", "eval"] = "train"
+    resume: Optional[str] = None  # path to a checkpoint.pt (or its run directory) to continue
+    checkpoint: Optional[str] = None  # path to a checkpoint.pt to evaluate (mode=eval)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode == "eval" and not self.checkpoint:
+            raise ConfigError("config key 'checkpoint' is required with mode=eval; pass checkpoint=PATH")

@@ -1,0 +1,46 @@
+"""Batched environments. `make(env_id, num_envs, device, seed, backend)` -> a `VectorEnv`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import torch
+
+from classic_rl.config import UserError
+from classic_rl.envs.base import EnvSpec, VectorEnv
+from classic_rl.envs.classic import DYNAMICS
+from classic_rl.envs.gym import GymVectorEnv
+from classic_rl.envs.torch_env import TorchVectorEnv
+
+__all__ = ["DYNAMICS", "EnvSpec", "GymVectorEnv", "TorchVectorEnv", "VectorEnv", "make"]
+
+
+def make(
+    env_id: str,
+    num_envs: int = 1,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    backend: str | None = None,
+    max_episode_steps: int | None = None,
+    compile: bool = False,
+    **kwargs: Any,
+) -> VectorEnv:
+    """The torch-native env for classic control (backend=None or "torch"), else the Gymnasium adapter."""
+    if backend not in (None, "torch", "gymnasium"):
+        raise UserError(f"env.backend={backend!r} is not allowed; allowed values: torch, gymnasium, null")
+    if backend == "torch" and env_id not in DYNAMICS:
+        raise UserError(
+            f"env.backend=torch has no torch-native {env_id}; torch-native envs: {', '.join(DYNAMICS)}; "
+            "use env.backend=gymnasium"
+        )
+    if env_id not in gymnasium.registry:
+        raise UserError(f"unknown env {env_id!r}: not a Gymnasium id; torch-native envs: {', '.join(DYNAMICS)}")
+    if env_id in DYNAMICS and backend != "gymnasium" and not kwargs:
+        return TorchVectorEnv(
+            DYNAMICS[env_id](), num_envs, device, seed=seed, max_episode_steps=max_episode_steps, compile=compile
+        )
+    try:
+        return GymVectorEnv(env_id, num_envs, device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
+    except gymnasium.error.DependencyNotInstalled as err:
+        raise UserError(f"env={env_id} needs an extra dependency: {str(err).splitlines()[0]}") from None

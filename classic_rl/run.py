@@ -1,0 +1,124 @@
+"""Build env + agent + logger from a composed config and hand them to the trainer (or evaluate)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from classic_rl import agents, checkpoint as ckpt, envs
+from classic_rl.config import ConfigError, EnvConfig, RunConfig, UserError, from_dict
+from classic_rl.evaluate import evaluate, record_video
+from classic_rl.logger import Logger
+from classic_rl.trainer import Trainer
+
+
+def load_config(data: dict[str, Any]) -> tuple[RunConfig, Any]:
+    """Validate a composed config dict -> (RunConfig, the agent's typed config). One-line errors."""
+    data = dict(data)
+    data.pop("hydra", None)
+    if not isinstance(data.get("agent"), dict):
+        raise ConfigError("config key 'agent' is required; pass agent=NAME, e.g. agent=dqn")
+    cfg = from_dict(RunConfig, data)
+    return cfg, agents.make_config(cfg.agent)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device=cuda but torch sees no CUDA device; use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | None = None, **extra: Any):
+    return envs.make(
+        cfg.id,
+        num_envs=num_envs or cfg.num_envs,
+        device=device,
+        seed=seed,
+        backend=cfg.backend,
+        max_episode_steps=cfg.max_episode_steps,
+        compile=cfg.compile,
+        **cfg.kwargs,
+        **extra,
+    )
+
+
+def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
+    """Run one job (train or eval) in `run_dir`; returns its summary."""
+    cfg, agent_cfg = load_config(config)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    torch.set_num_threads(cfg.train.torch_threads)
+    if cfg.mode == "eval":
+        return evaluate_checkpoint(cfg, run_dir, device)
+
+    payload = None
+    if cfg.resume:
+        payload = ckpt.load(cfg.resume)
+        saved_cfg, saved_agent = load_config(payload["config"])
+        if (saved_agent.name, saved_cfg.env.id) != (agent_cfg.name, cfg.env.id):
+            raise UserError(
+                f"checkpoint {cfg.resume} was trained with agent={saved_agent.name} env={saved_cfg.env.id}; "
+                "pass the same agent and env to resume it"
+            )
+        source_dir = ckpt.resolve(cfg.resume).parent
+        if source_dir.resolve() != run_dir.resolve():  # continue the logs in the new run directory
+            for name in ("episodes.csv", "metrics.jsonl"):
+                if (source_dir / name).exists():
+                    shutil.copyfile(source_dir / name, run_dir / name)
+
+    env = make_env(cfg.env, device, cfg.seed)
+    eval_env = make_env(cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes)
+    agent = agents.make(agent_cfg, env.spec, seed=cfg.seed)
+    start_step = payload["trainer"]["env_steps"] if payload else 0
+    logger = Logger(run_dir, cfg.logger, cfg.train.total_steps, start_step=start_step)
+    resolved = yaml.safe_dump(config, sort_keys=False)
+    (run_dir / "config.yaml").write_text(resolved)
+    logger.text("config", resolved)
+    trainer = Trainer(
+        env, eval_env, agent, logger, cfg.train, cfg.eval, run_dir, cfg.seed,
+        extra_checkpoint={"config": config, "format": 1},
+    )
+    if payload:
+        trainer.load_checkpoint(payload)
+    try:
+        summary = {"agent": agent_cfg.name, "env": cfg.env.id, "seed": cfg.seed, **trainer.run()}
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    finally:
+        logger.close()
+        env.close()
+        eval_env.close()
+    return summary
+
+
+def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> dict[str, Any]:
+    """mode=eval: load the checkpoint's agent and env, evaluate it (and record a video if asked)."""
+    payload = ckpt.load(cfg.checkpoint)
+    saved_cfg, agent_cfg = load_config(payload["config"])
+    eval_env = make_env(saved_cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes)
+    agent = agents.make(agent_cfg, eval_env.spec, seed=saved_cfg.seed)
+    agent.load_state_dict({**payload["agent"], "buffer": None})
+    returns, lengths = evaluate(agent, eval_env, cfg.eval.episodes, cfg.eval.seed)
+    result = {
+        "agent": agent_cfg.name, "env": saved_cfg.env.id, "checkpoint": str(ckpt.resolve(cfg.checkpoint)),
+        "eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
+        "eval_episodes": int(len(returns)), "eval_length_mean": float(lengths.mean()),
+    }
+    if cfg.eval.video:
+        video_env = make_env(saved_cfg.env, device, cfg.eval.seed, num_envs=1,
+                             **({} if saved_cfg.env.id in envs.DYNAMICS and saved_cfg.env.backend != "gymnasium"
+                                else {"render_mode": "rgb_array"}))
+        path = run_dir / "videos" / "eval.mp4"
+        result["video_frames"] = record_video(agent, video_env, path, cfg.eval.seed)
+        result["video"] = str(path)
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=2))
+    print(f"eval {result['agent']} on {result['env']}: return {result['eval_return_mean']:.2f} "
+          f"± {result['eval_return_std']:.2f} over {result['eval_episodes']} episodes")
+    return result

@@ -1,0 +1,216 @@
+"""THE training loop, one for every agent.
+
+Glossary (one name per concept, everywhere in classic_rl):
+    env step     one transition of ONE environment. Every step count in configs and logs
+                 (train.total_steps, eval.every_steps, the x-axis of TensorBoard) counts env steps.
+    vector step  one call of env.step: advances num_envs env steps at once.
+    update       one call of agent.update(); it may run several gradient steps.
+    episode      reset to termination or truncation of one environment.
+    rollout      the batch of vector steps an on-policy agent collects before an update.
+    evaluation   eval.episodes episodes of the deterministic policy on separate, re-seeded envs.
+
+Loop: obs -> agent.act -> env.step -> agent.observe -> agent.update() when agent.ready().
+Training seconds exclude evaluation and checkpoint writing.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from classic_rl import checkpoint as ckpt
+from classic_rl.agents.base import Agent, Transition
+from classic_rl.config import EvalConfig, TrainConfig
+from classic_rl.envs.base import VectorEnv
+from classic_rl.evaluate import evaluate
+from classic_rl.logger import Logger
+
+
+class Trainer:
+    def __init__(
+        self,
+        env: VectorEnv,
+        eval_env: VectorEnv,
+        agent: Agent,
+        logger: Logger,
+        train: TrainConfig,
+        eval: EvalConfig,
+        run_dir: Path,
+        seed: int,
+        extra_checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        self.env, self.eval_env, self.agent, self.logger = env, eval_env, agent, logger
+        self.train_cfg, self.eval_cfg = train, eval
+        self.run_dir = Path(run_dir)
+        self.seed = seed
+        self.extra_checkpoint = extra_checkpoint or {}
+        self.threshold = env.spec.reward_threshold
+        n = env.num_envs
+        self.env_steps = 0
+        self.episodes = 0
+        self.obs: torch.Tensor | None = None
+        self.episode_return = torch.zeros(n, device=env.device)
+        self.episode_length = torch.zeros(n, dtype=torch.int64, device=env.device)
+        self.train_seconds = 0.0  # wall seconds of training, evaluation excluded
+        self.train_cpu_seconds = 0.0  # process CPU seconds of training, evaluation excluded
+        self.wall_seconds = 0.0
+        self.evaluations: list[dict[str, float]] = []
+        self.solved: dict[str, float] | None = None
+        self.stop_requested = False
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> dict[str, Any]:
+        if self.obs is None:
+            self.obs, _ = self.env.reset(seed=self.seed)
+        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+        cfg, n = self.train_cfg, self.env.num_envs
+        next_log = self._next_multiple(self.logger.cfg.log_every_steps)
+        next_eval = self._next_multiple(self.eval_cfg.every_steps)
+        next_ckpt = self._next_multiple(cfg.checkpoint_every_steps)
+        stats: dict[str, float] = {}
+        wall0, clock0, cpu0 = time.perf_counter(), time.perf_counter(), time.process_time()
+        sps_steps, sps_clock = self.env_steps, clock0
+        early_stopped = False
+        try:
+            while self.env_steps < cfg.total_steps and not self.stop_requested:
+                action = self.agent.act(self.obs)
+                next_obs, reward, terminated, truncated, info = self.env.step(action)
+                self.agent.observe(Transition(self.obs, action, reward, info["final_obs"], terminated, truncated))
+                self.obs = next_obs
+                self.env_steps += n
+                self._track_episodes(reward, terminated | truncated, clock0)
+                if self.agent.ready():
+                    stats = self.agent.update()
+
+                if self.env_steps >= next_log:
+                    next_log = self._next_multiple(self.logger.cfg.log_every_steps)
+                    now = time.perf_counter()
+                    sps = (self.env_steps - sps_steps) / max(now - sps_clock, 1e-9)
+                    sps_steps, sps_clock = self.env_steps, now
+                    self.logger.scalars(
+                        self.env_steps, {**{f"train/{k}": v for k, v in stats.items()}, "perf/sps": sps}
+                    )
+                    self.logger.progress(self.env_steps, sps)
+                if self.env_steps >= next_eval or self.env_steps >= next_ckpt:
+                    clock0, cpu0 = self._bank_time(clock0, cpu0)
+                    if self.env_steps >= next_eval:
+                        next_eval = self._next_multiple(self.eval_cfg.every_steps)
+                        if self._evaluate() and self.eval_cfg.early_stop:
+                            early_stopped = True
+                            break
+                    if self.env_steps >= next_ckpt:
+                        next_ckpt = self._next_multiple(cfg.checkpoint_every_steps)
+                        self.save_checkpoint()
+                    clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
+        finally:
+            signal.signal(signal.SIGINT, previous_handler)
+        self._bank_time(clock0, cpu0)
+        interrupted = self.stop_requested and self.env_steps < cfg.total_steps
+        if interrupted:
+            self.logger.message(f"interrupted at env step {self.env_steps}: checkpoint saved, resume=PATH continues")
+        elif not early_stopped and (not self.evaluations or self.evaluations[-1]["env_step"] != self.env_steps):
+            self._evaluate()
+        self.save_checkpoint()
+        self.wall_seconds += time.perf_counter() - wall0
+        summary = self.summary(interrupted)
+        self.logger.flush()
+        return summary
+
+    def _request_stop(self, signum, frame) -> None:
+        if self.stop_requested:  # second Ctrl-C: stop hard
+            raise KeyboardInterrupt
+        self.stop_requested = True
+
+    def _next_multiple(self, every: int) -> float:
+        """The first env step after now that is a multiple of `every` (never when every is 0)."""
+        return (self.env_steps // every + 1) * every if every > 0 else float("inf")
+
+    def _bank_time(self, clock0: float, cpu0: float) -> tuple[float, float]:
+        self.train_seconds += time.perf_counter() - clock0
+        self.train_cpu_seconds += time.process_time() - cpu0
+        return time.perf_counter(), time.process_time()
+
+    def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor, clock0: float) -> None:
+        self.episode_return += reward
+        self.episode_length += 1
+        if done.any():
+            seconds = self.train_seconds + time.perf_counter() - clock0
+            for ret, length in zip(self.episode_return[done].tolist(), self.episode_length[done].tolist()):
+                self.logger.episode(self.env_steps, ret, length, seconds)
+                self.episodes += 1
+            self.episode_return.masked_fill_(done, 0.0)
+            self.episode_length.masked_fill_(done, 0)
+
+    def _evaluate(self) -> bool:
+        """Evaluate, log, record when the env is first solved; True if at or above the threshold."""
+        returns, lengths = evaluate(self.agent, self.eval_env, self.eval_cfg.episodes, self.eval_cfg.seed)
+        result = {
+            "env_step": self.env_steps,
+            "return_mean": float(returns.mean()),
+            "return_std": float(returns.std()),
+            "length_mean": float(lengths.mean()),
+        }
+        self.evaluations.append(result)
+        self.logger.scalars(
+            self.env_steps,
+            {"eval/return_mean": result["return_mean"], "eval/return_std": result["return_std"],
+             "eval/length_mean": result["length_mean"]},
+        )
+        self.logger.message(f"eval @ {self.env_steps} env steps: return {returns.mean():.2f} ± {returns.std():.2f}")
+        solved = self.threshold is not None and result["return_mean"] >= self.threshold
+        if solved and self.solved is None:
+            self.solved = {"step": self.env_steps, "seconds": self.train_seconds, "cpu_seconds": self.train_cpu_seconds}
+        return solved
+
+    # ------------------------------------------------------------------ results and checkpoints
+    def summary(self, interrupted: bool = False) -> dict[str, Any]:
+        last = self.evaluations[-1] if self.evaluations else {}
+        return {
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "train_seconds": round(self.train_seconds, 3),
+            "train_cpu_seconds": round(self.train_cpu_seconds, 3),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "eval_return_mean": last.get("return_mean"),
+            "eval_return_std": last.get("return_std"),
+            "eval_episodes": self.eval_cfg.episodes if last else 0,
+            "reward_threshold": self.threshold,
+            "solved_at_step": self.solved["step"] if self.solved else None,
+            "solved_at_seconds": round(self.solved["seconds"], 3) if self.solved else None,
+            "solved_at_cpu_seconds": round(self.solved["cpu_seconds"], 3) if self.solved else None,
+            "interrupted": interrupted,
+            "evaluations": self.evaluations,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        keys = ("env_steps", "episodes", "obs", "episode_return", "episode_length", "train_seconds",
+                "train_cpu_seconds", "wall_seconds", "evaluations", "solved")
+        return {k: getattr(self, k) for k in keys}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v.to(self.env.device) if isinstance(v, torch.Tensor) else v)
+
+    def save_checkpoint(self) -> Path:
+        path = self.run_dir / ckpt.FILENAME
+        ckpt.save(path, {
+            **self.extra_checkpoint,
+            "trainer": self.state_dict(),
+            "agent": self.agent.state_dict(include_buffer=self.train_cfg.save_buffer),
+            "env": self.env.state_dict(),
+            "rng": ckpt.rng_state(),
+        })
+        self.logger.flush()
+        return path
+
+    def load_checkpoint(self, payload: dict[str, Any]) -> None:
+        self.load_state_dict(payload["trainer"])
+        self.agent.load_state_dict(payload["agent"])
+        self.env.load_state_dict(payload["env"])
+        ckpt.set_rng_state(payload["rng"])
