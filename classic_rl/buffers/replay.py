@@ -59,15 +59,19 @@ class ReplayBuffer:
         reward: torch.Tensor,
         next_obs: torch.Tensor,
         terminated: torch.Tensor,
-    ) -> torch.Tensor:
-        """Append a batch of B transitions; returns their buffer indices [B]."""
+    ) -> None:
+        """Append a batch of B transitions, overwriting the oldest once full."""
         n = obs.shape[0]
         if n > self.capacity:
             raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}")
-        indices = (self.pos + torch.arange(n, device=self.device)) % self.capacity
-        for name, value in zip(self.FIELDS, (obs, action, reward, next_obs, terminated)):
+        values = (obs, action, reward, next_obs, terminated)
+        if self.pos + n <= self.capacity:  # contiguous write, the common case
+            indices = slice(self.pos, self.pos + n)
+        else:
+            indices = (self.pos + torch.arange(n, device=self.device)) % self.capacity
+        for name, value in zip(self.FIELDS, values):
             store = self.storage[name]
-            store.index_copy_(0, indices, value.to(store.dtype).reshape(n, *store.shape[1:]))
+            store[indices] = value.reshape(n, *store.shape[1:]).to(store.dtype)
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
         return indices
