@@ -200,7 +200,7 @@ class LoggerConfig:
 class RunConfig:
     agent: dict[str, Any]  # validated by the agent's own config class (agents.make_config)
     env: EnvConfig
-    seed: int = 0
+    seed: int = field(default=0, metadata=non_negative())
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mode: Literal["train", "eval"] = "train"
     resume: Optional[str] = None  # path to a checkpoint.pt (or its run directory) to continue

@@ -44,3 +44,5 @@ def make(
         return GymVectorEnv(env_id, num_envs, device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
     except gymnasium.error.DependencyNotInstalled as err:
         raise UserError(f"env={env_id} needs an extra dependency: {str(err).splitlines()[0]}") from None
+    except TypeError as err:  # a gym.make keyword the env does not take
+        raise UserError(f"env.kwargs {kwargs} not accepted by {env_id}: {err}") from None

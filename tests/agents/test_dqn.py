@@ -91,7 +91,9 @@ def test_dqn_learns_deterministic_frozen_lake(tmp_path):
         env={"id": "FrozenLake-v1", "num_envs": 4, "kwargs": {"is_slippery": False}},
         agent={"learning_starts": 500, "epsilon_decay_steps": 3000, "lr": 0.003, "target_update_interval": 100,
                "train_freq": 4, "gamma": 0.95},
-        train={"total_steps": 6000}, eval={"every_steps": 1000, "episodes": 2},
+        train={"total_steps": 20000}, eval={"every_steps": 1000, "episodes": 2, "early_stop": True},
     )
     summary = main(cfg, tmp_path)
     assert summary["eval_return_mean"] == 1.0  # reaches the goal
+    # early stop at the first evaluation at or above FrozenLake's threshold (0.7)
+    assert summary["solved_at_step"] == summary["env_steps"] < 20000
