@@ -51,6 +51,24 @@ class DQNConfig:
         return None if spec.discrete_actions else f"needs discrete actions, {spec.id} has {spec.action_space}"
 
 
+def _adam(params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """Adam; the fused kernel where this torch has one for the device (same update, ~2x cheaper on CPU)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # no fused Adam for this device / torch version
+        return torch.optim.Adam(params, lr=lr)
+
+
+def _clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """clip_grad_norm_ (global L2 norm) without its per-call overhead; returns the norm before clipping."""
+    if not hasattr(torch.nn.utils, "get_total_norm"):  # torch < 2.6
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    grads = [p.grad for p in params if p.grad is not None]
+    total_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    torch.nn.utils.clip_grads_with_norm_(grads, max_norm, total_norm, foreach=True)
+    return total_norm
+
+
 class DQN:
     off_policy = True
 
@@ -60,7 +78,8 @@ class DQN:
         torch.manual_seed(seed)  # network initialisation
         self.q = QNetwork(spec.observation_space, self.num_actions, cfg.hidden_sizes).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=cfg.lr)
+        self.params = list(self.q.parameters())
+        self.optimizer = _adam(self.params, cfg.lr)
         obs_space = spec.observation_space
         obs_dtype = torch.int64 if spec.discrete_observations else torch.float32
         self.buffer = ReplayBuffer(
@@ -119,7 +138,7 @@ class DQN:
             loss, stats = q_learning_loss(q_taken, target)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.q.parameters(), c.max_grad_norm)
+            grad_norm = _clip_grad_norm(self.params, c.max_grad_norm)
             self.optimizer.step()
             self.gradient_steps += 1
             if self.gradient_steps % c.target_update_interval == 0:
@@ -135,8 +154,7 @@ class DQN:
     @torch.no_grad()
     def _update_target(self) -> None:
         # Polyak: θ' <- τ θ + (1 - τ) θ'; τ = 1 is the hard copy of the original DQN
-        for p_target, p in zip(self.q_target.parameters(), self.q.parameters()):
-            p_target.lerp_(p, self.cfg.tau)
+        torch._foreach_lerp_(list(self.q_target.parameters()), self.params, self.cfg.tau)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
