@@ -7,9 +7,12 @@ from torch.nn import functional as F
 
 
 def td_target(
-    reward: torch.Tensor, next_value: torch.Tensor, terminated: torch.Tensor, gamma: float
+    reward: torch.Tensor, next_value: torch.Tensor, terminated: torch.Tensor, gamma: float | torch.Tensor
 ) -> torch.Tensor:
-    """y = r + gamma * (1 - terminated) * V(s')  [B]; truncation still bootstraps (seeds eq. 1.11)."""
+    """y = r + gamma * (1 - terminated) * V(s')  [B]; truncation still bootstraps (seeds eq. 1.11).
+
+    `gamma` is a float or a per-sample discount [B] (γ^n for an n-step return in `reward`).
+    """
     return reward + gamma * (1.0 - terminated) * next_value
 
 

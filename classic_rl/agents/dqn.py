@@ -1,4 +1,8 @@
-"""DQN (Mnih et al. 2015): ε-greedy acting, experience replay, a target network, Huber TD loss."""
+"""DQN (Mnih et al. 2015): ε-greedy acting, experience replay, a target network, Huber TD loss.
+
+Each Rainbow (Hessel et al. 2018) component is a separate flag and they compose freely: `double`
+(the target), `dueling` and `noisy` (the network), `prioritized` (the buffer), `n_step` (the returns).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ from typing import Any, Literal, Optional
 import torch
 
 from classic_rl.agents.base import Transition, linear_schedule
-from classic_rl.buffers import ReplayBuffer
+from classic_rl.buffers import Batch, NStepWindow, PrioritizedReplayBuffer, ReplayBuffer
 from classic_rl.config import ConfigError, check, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import q_learning_loss, td_target
-from classic_rl.nets import QNetwork
+from classic_rl.nets import QNetwork, reset_noise
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,16 @@ class DQNConfig:
     epsilon_end: float = field(default=0.05, metadata=unit_interval())
     epsilon_decay_steps: int = field(default=10_000, metadata=non_negative("env steps of ε annealing"))
     max_grad_norm: float = field(default=10.0, metadata=positive("gradient clipping by global norm"))
+    double: bool = False  # online net picks argmax_a' Q(s', a'), target net evaluates it (van Hasselt 2016)
+    dueling: bool = False  # Q = V + A - mean(A) (Wang et al. 2016)
+    noisy: bool = False  # NoisyLinear layers explore instead of ε-greedy (Fortunato et al. 2018)
+    noisy_sigma0: float = field(default=0.5, metadata=positive("initial σ scale of factorized noise"))
+    n_step: int = field(default=1, metadata=positive("steps summed in each return"))
+    prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
+    priority_alpha: float = field(default=0.6, metadata=unit_interval("priority exponent α"))
+    priority_beta_start: float = field(default=0.4, metadata=unit_interval("initial IS exponent β"))
+    priority_beta_steps: int = field(default=100_000, metadata=non_negative("env steps of β annealing to 1"))
+    priority_eps: float = field(default=1e-6, metadata=positive("added to |TD error|"))
 
     def __post_init__(self) -> None:
         if self.batch_size > self.buffer_size:
@@ -76,15 +90,20 @@ class DQN:
         self.cfg, self.spec, self.device = cfg, spec, spec.device
         self.num_actions = int(spec.action_space.n)
         torch.manual_seed(seed)  # network initialisation
-        self.q = QNetwork(spec.observation_space, self.num_actions, cfg.hidden_sizes).to(self.device)
+        self.q = QNetwork(
+            spec.observation_space, self.num_actions, cfg.hidden_sizes, cfg.dueling,
+            cfg.noisy_sigma0 if cfg.noisy else None,
+        ).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         self.params = list(self.q.parameters())
         self.optimizer = _adam(self.params, cfg.lr)
-        obs_space = spec.observation_space
         obs_dtype = torch.int64 if spec.discrete_observations else torch.float32
-        self.buffer = ReplayBuffer(
-            cfg.buffer_size, tuple(obs_space.shape), obs_dtype, (), torch.int64, self.device
+        buffer_args = (cfg.buffer_size, tuple(spec.observation_space.shape), obs_dtype, (), torch.int64, self.device)
+        self.buffer = (
+            PrioritizedReplayBuffer(*buffer_args, alpha=cfg.priority_alpha, eps=cfg.priority_eps)
+            if cfg.prioritized else ReplayBuffer(*buffer_args)
         )
+        self.nstep = NStepWindow(cfg.n_step, cfg.gamma)
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed + 1)
         self.env_steps = 0  # transitions observed
@@ -95,10 +114,19 @@ class DQN:
     @property
     def epsilon(self) -> float:
         c = self.cfg
+        if c.noisy:  # the noisy layers explore
+            return 0.0
         return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, self.env_steps)
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
+        if self.cfg.noisy:  # fresh noise for each training step; the mean weights in evaluation
+            self.q.train(explore)
+            if explore:
+                reset_noise(self.q, self.generator)
+            greedy = self.q(obs).argmax(dim=-1)
+            self.q.train(True)
+            return greedy
         greedy = self.q(obs).argmax(dim=-1)  # [N]
         if not explore:
             return greedy
@@ -109,8 +137,10 @@ class DQN:
 
     # ------------------------------------------------------------------ storage
     def observe(self, t: Transition) -> None:
-        self.buffer.add(t.obs, t.action, t.reward, t.next_obs, t.terminated)
         self.env_steps += t.reward.shape[0]
+        ready = self.nstep.push(t)  # the n-step transition that started n-1 steps ago, once there is one
+        if ready is not None:
+            self.buffer.add(*ready)
 
     def ready(self) -> bool:
         c = self.cfg
@@ -123,23 +153,44 @@ class DQN:
         end = c.lr if c.lr_end is None else c.lr_end
         return linear_schedule(c.lr, end, c.lr_decay_steps, self.env_steps)
 
+    @property
+    def beta(self) -> float:
+        c = self.cfg
+        return linear_schedule(c.priority_beta_start, 1.0, c.priority_beta_steps, self.env_steps)
+
+    @torch.no_grad()
+    def target(self, batch: Batch) -> torch.Tensor:
+        """y = r + γ^n (1 - terminated) Q_target(s', a*) [B]; a* from the online net when double (eq. 1.13)."""
+        next_q = self.q_target(batch.next_obs)  # [B, A]
+        if self.cfg.double:
+            best = self.q(batch.next_obs).argmax(dim=-1, keepdim=True)  # [B, 1]
+            next_value = next_q.gather(1, best).squeeze(1)
+        else:
+            next_value = next_q.max(dim=-1).values
+        return td_target(batch.reward, next_value, batch.terminated, batch.discount)
+
     def update(self) -> dict[str, float]:
         c = self.cfg
         rounds = (self.env_steps - self.trained_steps) // c.train_freq
         self.trained_steps += rounds * c.train_freq
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr
+        if c.prioritized:
+            self.buffer.beta = self.beta
         for _ in range(rounds * c.gradient_steps):
+            if c.noisy:
+                reset_noise(self.q, self.generator)
+                reset_noise(self.q_target, self.generator)
             batch = self.buffer.sample(c.batch_size, self.generator)
-            with torch.no_grad():
-                next_value = self.q_target(batch.next_obs).max(dim=-1).values  # max_a' Q_target(s', a')
-                target = td_target(batch.reward, next_value, batch.terminated, c.gamma)
+            target = self.target(batch)
             q_taken = self.q(batch.obs).gather(1, batch.action[:, None]).squeeze(1)  # Q(s, a) [B]
-            loss, stats = q_learning_loss(q_taken, target)
+            loss, stats = q_learning_loss(q_taken, target, batch.weights)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = _clip_grad_norm(self.params, c.max_grad_norm)
             self.optimizer.step()
+            if c.prioritized:
+                self.buffer.update_priorities(batch.indices, stats["td_error"])
             self.gradient_steps += 1
             if self.gradient_steps % c.target_update_interval == 0:
                 self._update_target()
@@ -149,6 +200,7 @@ class DQN:
             "grad_norm": grad_norm.item(),
             "epsilon": self.epsilon,
             "learning_rate": self.lr,
+            **({"priority_beta": self.beta} if c.prioritized else {}),
         }
 
     @torch.no_grad()
@@ -164,6 +216,7 @@ class DQN:
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "counters": (self.env_steps, self.trained_steps, self.gradient_steps),
+            "nstep": self.nstep.state_dict(),
             "buffer": self.buffer.state_dict() if include_buffer else None,
         }
 
@@ -173,5 +226,6 @@ class DQN:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.env_steps, self.trained_steps, self.gradient_steps = state["counters"]
+        self.nstep.load_state_dict(state["nstep"])
         if state.get("buffer") is not None:
             self.buffer.load_state_dict(state["buffer"])

@@ -1,5 +1,9 @@
-"""Storage shared by agents: replay buffers (off-policy)."""
+"""Storage shared by agents: the replay-buffer family (uniform, prioritized) and n-step windows."""
 
+from classic_rl.buffers.nstep import NStepTransition, NStepWindow, nstep_return
+from classic_rl.buffers.prioritized import PrioritizedReplayBuffer
 from classic_rl.buffers.replay import Batch, ReplayBuffer
+from classic_rl.buffers.sum_tree import SumTree
 
-__all__ = ["Batch", "ReplayBuffer"]
+__all__ = ["Batch", "NStepTransition", "NStepWindow", "PrioritizedReplayBuffer", "ReplayBuffer", "SumTree",
+           "nstep_return"]

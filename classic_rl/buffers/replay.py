@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import torch
 
@@ -15,17 +15,20 @@ class Batch(NamedTuple):
     reward: torch.Tensor  # [B]
     next_obs: torch.Tensor  # [B, *obs_shape]  true next observation (final obs at episode ends)
     terminated: torch.Tensor  # [B] float, 1.0 where next_obs is terminal: no bootstrap
+    discount: torch.Tensor  # [B] γ^k for the k rewards summed in `reward` (γ for 1-step transitions)
     indices: torch.Tensor  # [B] positions in the buffer
+    weights: Optional[torch.Tensor] = None  # [B] importance-sampling weights (prioritized replay)
 
 
 class ReplayBuffer:
-    """Circular buffer of transitions (s, a, r, s', terminated) stored as tensors on one device.
+    """Circular buffer of transitions (s, a, r, s', terminated, discount) as tensors on one device.
 
     Truncated transitions are stored with terminated = 0 and s' = the true final observation, so
-    targets bootstrap through time limits and never through terminal states.
+    targets bootstrap through time limits and never through terminal states. The target of a stored
+    transition is r + discount * (1 - terminated) * V(s'), whether it spans one step or n.
     """
 
-    FIELDS = ("obs", "action", "reward", "next_obs", "terminated")
+    FIELDS = ("obs", "action", "reward", "next_obs", "terminated", "discount")
 
     def __init__(
         self,
@@ -45,6 +48,7 @@ class ReplayBuffer:
             "reward": make((), torch.float32),
             "next_obs": make(obs_shape, obs_dtype),
             "terminated": make((), torch.float32),
+            "discount": make((), torch.float32),
         }
         self.pos = 0  # next write position
         self.size = 0
@@ -59,12 +63,13 @@ class ReplayBuffer:
         reward: torch.Tensor,
         next_obs: torch.Tensor,
         terminated: torch.Tensor,
-    ) -> None:
-        """Append a batch of B transitions, overwriting the oldest once full."""
+        discount: torch.Tensor,
+    ) -> slice | torch.Tensor:
+        """Append a batch of B transitions, overwriting the oldest once full; returns where they went."""
         n = obs.shape[0]
         if n > self.capacity:
             raise ValueError(f"cannot add {n} transitions to a buffer of capacity {self.capacity}")
-        values = (obs, action, reward, next_obs, terminated)
+        values = (obs, action, reward, next_obs, terminated, discount)
         if self.pos + n <= self.capacity:  # contiguous write, the common case
             indices = slice(self.pos, self.pos + n)
         else:

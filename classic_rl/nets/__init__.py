@@ -1,5 +1,6 @@
-"""Network library shared by every agent: observation encoders, MLPs, value heads."""
+"""Network library shared by every agent: observation encoders, MLPs, value heads, noisy layers."""
 
-from classic_rl.nets.mlp import MLP, ObsEncoder, QNetwork
+from classic_rl.nets.mlp import MLP, DuelingHead, ObsEncoder, QNetwork
+from classic_rl.nets.noisy import NoisyLinear, reset_noise
 
-__all__ = ["MLP", "ObsEncoder", "QNetwork"]
+__all__ = ["MLP", "DuelingHead", "NoisyLinear", "ObsEncoder", "QNetwork", "reset_noise"]

@@ -97,3 +97,81 @@ def test_dqn_learns_deterministic_frozen_lake(tmp_path):
     assert summary["eval_return_mean"] == 1.0  # reaches the goal
     # early stop at the first evaluation at or above FrozenLake's threshold (0.7)
     assert summary["solved_at_step"] == summary["env_steps"] < 20000
+
+
+def set_linear_q(net, bias):
+    """A Q-network with no hidden layers and zero weights: Q(s, .) = bias for every s."""
+    with torch.no_grad():
+        net.body[0].weight.zero_()
+        net.body[0].bias.copy_(torch.tensor(bias))
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_double_dqn_target_lets_the_online_net_pick_the_action(double):
+    env = envs.make("CartPole-v1", 1)
+    agent = make_dqn(env, hidden_sizes=[], gamma=0.5, double=double)
+    set_linear_q(agent.q, [0.0, 1.0])  # online argmax: action 1
+    set_linear_q(agent.q_target, [4.0, 2.0])  # target argmax: action 0
+    obs = torch.zeros(2, 4)
+    batch = agent.buffer.gather(torch.tensor([0, 1]))._replace(
+        obs=obs, next_obs=obs, reward=torch.tensor([1.0, 1.0]), terminated=torch.tensor([0.0, 1.0]),
+        discount=torch.tensor([0.5, 0.5]))
+    # double: 1 + 0.5 * Q_target(s', argmax_a Q(s', a) = 1) = 2; vanilla: 1 + 0.5 * max Q_target = 3
+    assert agent.target(batch).tolist() == ([2.0, 1.0] if double else [3.0, 1.0])
+
+
+def test_prioritized_update_writes_td_errors_back_as_priorities():
+    env = envs.make("CartPole-v1", 4)
+    agent = make_dqn(env, prioritized=True, priority_alpha=0.5, priority_eps=0.01, batch_size=16,
+                     train_freq=16, gradient_steps=1, lr=1e-12)
+    obs, _ = env.reset(seed=0)
+    for _ in range(4):
+        action = agent.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
+        obs = next_obs
+    assert torch.equal(agent.buffer.tree.get(torch.arange(16)), torch.ones(16, dtype=torch.float64))
+    sampled = []
+    sample = agent.buffer.sample
+    agent.buffer.sample = lambda *a: sampled.append(sample(*a)) or sampled[-1]
+    agent.update()
+    batch = sampled[0]
+    q = agent.q(batch.obs).gather(1, batch.action[:, None]).squeeze(1)
+    td = agent.target(batch) - q  # lr ~ 0: the network is unchanged by the step
+    expected = (td.abs().double() + 0.01) ** 0.5
+    assert torch.allclose(agent.buffer.tree.get(batch.indices), expected, atol=1e-5)
+    assert batch.weights is not None and float(batch.weights.max()) == pytest.approx(1.0)
+
+
+def test_noisy_dqn_explores_with_noise_not_epsilon():
+    env = envs.make("CartPole-v1", 256)
+    obs, _ = env.reset(seed=0)
+    agent = make_dqn(env, noisy=True, epsilon_start=1.0, hidden_sizes=[16])
+    assert agent.epsilon == 0.0
+    greedy = agent.act(obs, explore=False)
+    assert torch.equal(agent.act(obs, explore=False), greedy)  # evaluation: the mean network
+    noisy_actions = [agent.act(obs) for _ in range(10)]
+    assert any(not torch.equal(a, greedy) for a in noisy_actions)  # noise changes the decisions
+    assert agent.q.training  # acting in evaluation leaves the network ready to learn
+
+
+RAINBOW = {"double": True, "dueling": True, "prioritized": True, "noisy": True, "n_step": 3}
+
+
+def test_rainbow_runs_are_seeded_and_resume_exactly(tmp_path):
+    from tests.conftest import small_config
+
+    def cfg(**kw):
+        return small_config(agent=RAINBOW, **kw)
+
+    main(cfg(train={"total_steps": 1200}), tmp_path / "full")
+    main(cfg(train={"total_steps": 1200}), tmp_path / "again")
+    main(cfg(train={"total_steps": 600}), tmp_path / "part")
+    main(cfg(train={"total_steps": 1200}, resume=str(tmp_path / "part")), tmp_path / "resumed")
+    load = lambda d: torch.load(d / "checkpoint.pt", weights_only=False)["agent"]  # noqa: E731
+    full = load(tmp_path / "full")
+    for other in ("again", "resumed"):
+        state = load(tmp_path / other)
+        for k, v in full["q"].items():
+            assert torch.equal(v, state["q"][k]), (other, k)
+        assert torch.equal(full["buffer"]["tree"]["leaves"], state["buffer"]["tree"]["leaves"])

@@ -9,7 +9,7 @@ def make(capacity=5):
 
 def add_range(buf, start, n):
     x = torch.arange(start, start + n, dtype=torch.float32)
-    buf.add(x[:, None].repeat(1, 2), x.long(), x, x[:, None].repeat(1, 2) + 0.5, (x % 2 == 0))
+    buf.add(x[:, None].repeat(1, 2), x.long(), x, x[:, None].repeat(1, 2) + 0.5, (x % 2 == 0), torch.full_like(x, 0.9))
 
 
 def test_add_wraps_around_and_overwrites_oldest():

@@ -1,0 +1,50 @@
+"""Factorized Gaussian NoisyLinear (Fortunato et al. 2018, "Noisy Networks for Exploration", §3.2)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class NoisyLinear(nn.Module):
+    """y = (μ_w + σ_w ⊙ ε_w) x + μ_b + σ_b ⊙ ε_b with ε_w = f(ε_out) f(ε_in)ᵀ, f(x) = sign(x)·sqrt|x|.
+
+    Noise is used in training mode and switched off (the mean weights) in eval mode; `reset_noise`
+    draws a new ε, shared by every row of the next batches until the next reset.
+    """
+
+    def __init__(self, in_features: int, out_features: int, sigma0: float = 0.5) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        bound = 1 / math.sqrt(in_features)  # μ ~ U(-1/sqrt(p), 1/sqrt(p)), σ = σ0/sqrt(p)  (paper §3.2)
+        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))
+        self.weight_sigma = nn.Parameter(torch.full((out_features, in_features), sigma0 * bound))
+        self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-bound, bound))
+        self.bias_sigma = nn.Parameter(torch.full((out_features,), sigma0 * bound))
+        self.register_buffer("eps_in", torch.zeros(in_features))
+        self.register_buffer("eps_out", torch.zeros(out_features))
+
+    @torch.no_grad()
+    def reset_noise(self, generator: torch.Generator | None = None) -> None:
+        for eps in (self.eps_in, self.eps_out):
+            eps.normal_(generator=generator)
+            eps.copy_(eps.sign() * eps.abs().sqrt())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return F.linear(x, self.weight_mu, self.bias_mu)
+        weight = self.weight_mu + self.weight_sigma * torch.outer(self.eps_out, self.eps_in)
+        return F.linear(x, weight, self.bias_mu + self.bias_sigma * self.eps_out)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+def reset_noise(net: nn.Module, generator: torch.Generator | None = None) -> None:
+    """Resample the noise of every NoisyLinear inside `net` (no-op for a net without any)."""
+    for module in net.modules():
+        if isinstance(module, NoisyLinear):
+            module.reset_noise(generator)

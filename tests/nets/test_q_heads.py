@@ -1,0 +1,47 @@
+"""Dueling aggregation and noisy layers."""
+
+import gymnasium as gym
+import torch
+
+from classic_rl.nets import DuelingHead, NoisyLinear, QNetwork, reset_noise
+
+
+def test_dueling_head_is_value_plus_centred_advantage():
+    head = DuelingHead(3, 4)
+    x = torch.randn(5, 3)
+    v, a = head.value(x), head.advantage(x)
+    q = head(x)
+    assert torch.allclose(q, v + a - a.mean(dim=1, keepdim=True))
+    assert torch.allclose(q.mean(dim=1, keepdim=True), v, atol=1e-6)  # mean over actions recovers V
+
+
+def test_noisy_linear_noise_on_in_training_and_off_in_eval():
+    torch.manual_seed(0)
+    layer = NoisyLinear(6, 3, sigma0=0.5)
+    assert torch.allclose(layer.weight_sigma, torch.full((3, 6), 0.5 / 6**0.5))
+    x = torch.randn(4, 6)
+    mean_out = torch.nn.functional.linear(x, layer.weight_mu, layer.bias_mu)
+    g = torch.Generator().manual_seed(1)
+    layer.reset_noise(g)
+    noisy_a = layer(x)
+    assert not torch.allclose(noisy_a, mean_out)
+    assert torch.equal(layer(x), noisy_a)  # the same noise until the next reset
+    eps_w = torch.outer(layer.eps_out, layer.eps_in)
+    expected = x @ (layer.weight_mu + layer.weight_sigma * eps_w).T + layer.bias_mu + layer.bias_sigma * layer.eps_out
+    assert torch.allclose(noisy_a, expected, atol=1e-6)
+    layer.reset_noise(g)
+    assert not torch.allclose(layer(x), noisy_a)
+    layer.eval()
+    assert torch.allclose(layer(x), mean_out)
+    # factorized: f(x) = sign(x) sqrt|x| applied to standard normals -> E[f(x)^2] = E|x| = sqrt(2/pi)
+    big = NoisyLinear(20000, 1)
+    big.reset_noise(torch.Generator().manual_seed(2))
+    assert abs(big.eps_in.pow(2).mean().item() - (2 / torch.pi) ** 0.5) < 0.02
+
+
+def test_noisy_dueling_q_network_gets_noise_everywhere():
+    net = QNetwork(gym.spaces.Box(-1, 1, (4,)), 2, [8, 8], dueling=True, noisy_sigma0=0.5)
+    noisy = [m for m in net.modules() if isinstance(m, NoisyLinear)]
+    assert len(noisy) == 4  # two hidden layers, value and advantage streams
+    reset_noise(net, torch.Generator().manual_seed(0))
+    assert all(m.eps_in.abs().sum() > 0 for m in noisy)
