@@ -155,6 +155,8 @@ class Trainer:
             "return_mean": float(returns.mean()),
             "return_std": float(returns.std()),
             "length_mean": float(lengths.mean()),
+            "train_seconds": round(self.train_seconds, 3),  # training time so far, evaluation excluded
+            "train_cpu_seconds": round(self.train_cpu_seconds, 3),
         }
         self.evaluations.append(result)
         self.logger.scalars(
