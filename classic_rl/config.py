@@ -162,6 +162,17 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class DiscretizeConfig:
+    """Uniform bins per observation dimension: a Box observation becomes one Discrete state index."""
+
+    bins: Union[int, list[int]] = field(metadata=check(
+        lambda v: all(b >= 1 for b in ([v] if isinstance(v, int) else v)) and v != [],
+        "an integer >= 1, or a non-empty list of them (one per observation dimension)"))
+    low: Optional[list[float]] = None  # per-dimension lower bounds; null: classic_rl/envs/discretize.py BOUNDS
+    high: Optional[list[float]] = None  # per-dimension upper bounds; values outside go to the edge bins
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     id: str  # a Gymnasium id, e.g. CartPole-v1
     num_envs: int = field(default=1, metadata=check(lambda v: v >= 1, ">= 1 (at least one env)"))
@@ -170,6 +181,7 @@ class EnvConfig:
     max_episode_steps: Optional[int] = field(default=None, metadata=positive())  # overrides the time limit
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra gym.make kwargs (map_name, is_slippery, ...)
     compile: bool = False  # fuse the torch-native step with torch.compile
+    discretize: Optional[DiscretizeConfig] = None  # e.g. {bins: [6, 6, 12, 12]} for tabular agents on a Box
 
 
 @dataclass(frozen=True)

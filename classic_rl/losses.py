@@ -25,3 +25,80 @@ def q_learning_loss(
     loss = per_sample.mean() if weights is None else (weights * per_sample).mean()
     td_error = target - q_taken.detach()
     return loss, {"td_error": td_error, "q_mean": q_taken.detach().mean()}
+
+
+# ----------------------------------------------------------------------------------------------
+# policy gradients: every loss is minimised; log-probs [B] of the taken actions, advantages [B]
+
+
+def policy_gradient_loss(log_prob: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """-mean(A_t log π(a_t | s_t)) [scalar]: REINFORCE / actor-critic (seeds eq. 1.8, 1.23)."""
+    return -(advantage.detach() * log_prob).mean()
+
+
+def clipped_surrogate_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantage: torch.Tensor,
+    clip_low: float,
+    clip_high: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """-mean(min(ρ A, clip(ρ, 1 - clip_low, 1 + clip_high) A)), ρ = π/π_old (seeds eq. 1.28).
+
+    Separate lower and upper ranges (DAPO's clip-higher when clip_high > clip_low). Stats:
+    `clip_fraction` (share of samples whose ratio was clipped), `approx_kl` (see `kl_estimate`).
+    """
+    advantage, old_log_prob = advantage.detach(), old_log_prob.detach()
+    log_ratio = log_prob - old_log_prob
+    ratio = log_ratio.exp()  # [B]
+    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
+    loss = -torch.min(ratio * advantage, clipped * advantage).mean()
+    with torch.no_grad():
+        clip_fraction = ((ratio < 1.0 - clip_low) | (ratio > 1.0 + clip_high)).float().mean()
+        approx_kl = kl_estimate(log_ratio).mean()
+    return loss, {"clip_fraction": clip_fraction, "approx_kl": approx_kl}
+
+
+def kl_estimate(log_ratio: torch.Tensor) -> torch.Tensor:
+    """Per-sample estimate of KL(π_old || π) from a ~ π_old: (ρ - 1) - log ρ >= 0, unbiased (Schulman's k3)."""
+    return torch.expm1(log_ratio) - log_ratio
+
+
+def kl_penalty_loss(
+    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, beta: float
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """-mean(ρ A) + β KL(π_old || π): PPO's KL-penalty objective (seeds eq. 1.27), KL by `kl_estimate`."""
+    log_ratio = log_prob - old_log_prob.detach()
+    kl = kl_estimate(log_ratio).mean()
+    loss = -(log_ratio.exp() * advantage.detach()).mean() + beta * kl
+    return loss, {"approx_kl": kl.detach()}
+
+
+def adaptive_kl_beta(beta: float, kl: float, kl_target: float) -> float:
+    """Schulman et al. 2017 §4: β x 2 when KL > 1.5 target, β / 2 when KL < target / 1.5, else β."""
+    if kl > 1.5 * kl_target:
+        return beta * 2.0
+    if kl < kl_target / 1.5:
+        return beta / 2.0
+    return beta
+
+
+def value_loss(
+    value: torch.Tensor,
+    target: torch.Tensor,
+    old_value: torch.Tensor | None = None,
+    clip: float | None = None,
+) -> torch.Tensor:
+    """0.5 mean((V - target)²) [scalar]; with `clip`, the max with V clipped to old_value ± clip (PPO2)."""
+    target = target.detach()
+    loss = (value - target).square()
+    if clip is not None:
+        old_value = old_value.detach()
+        clipped = old_value + (value - old_value).clamp(-clip, clip)
+        loss = torch.max(loss, (clipped - target).square())
+    return 0.5 * loss.mean()
+
+
+def entropy_loss(entropy: torch.Tensor) -> torch.Tensor:
+    """-mean(H(π(· | s))) [scalar]: minimising it with a positive coefficient is the entropy bonus."""
+    return -entropy.mean()

@@ -44,6 +44,7 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
         backend=cfg.backend,
         max_episode_steps=cfg.max_episode_steps,
         compile=cfg.compile,
+        discretize=cfg.discretize,
         **cfg.kwargs,
         **extra,
     )
@@ -91,6 +92,8 @@ def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     try:
         summary = {"agent": agent_cfg.name, "env": cfg.env.id, "seed": cfg.seed, **trainer.run()}
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        if hasattr(agent, "save_artifacts"):  # optional agent hook: pictures of what it learned (policy.png)
+            agent.save_artifacts(run_dir, env)
     finally:
         logger.close()
         env.close()

@@ -6,12 +6,22 @@ from typing import Any
 
 from classic_rl.agents.base import Agent, Transition
 from classic_rl.agents.dqn import DQN, DQNConfig
+from classic_rl.agents.a2c import A2C, A2CConfig
+from classic_rl.agents.ppo import PPO, PPOConfig
+from classic_rl.agents.reinforce import Reinforce, ReinforceConfig
+from classic_rl.agents.tabular import TabularAgent, TabularConfig
 from classic_rl.config import ConfigError, UserError, from_dict
 from classic_rl.envs.base import EnvSpec
 
 # one dict per package: config name -> (config class, agent class)
 AGENTS: dict[str, tuple[type, type]] = {
     "dqn": (DQNConfig, DQN),
+    "reinforce": (ReinforceConfig, Reinforce),
+    "a2c": (A2CConfig, A2C),
+    "ppo": (PPOConfig, PPO),
+    "q_learning": (TabularConfig, TabularAgent),
+    "sarsa": (TabularConfig, TabularAgent),
+    "expected_sarsa": (TabularConfig, TabularAgent),
 }
 
 __all__ = ["AGENTS", "Agent", "Transition", "make", "make_config"]

@@ -7,13 +7,14 @@ from typing import Any
 import gymnasium
 import torch
 
-from classic_rl.config import UserError
+from classic_rl.config import DiscretizeConfig, UserError
 from classic_rl.envs.base import EnvSpec, VectorEnv
 from classic_rl.envs.classic import DYNAMICS
+from classic_rl.envs.discretize import DiscretizedVectorEnv
 from classic_rl.envs.gym import GymVectorEnv
 from classic_rl.envs.torch_env import TorchVectorEnv
 
-__all__ = ["DYNAMICS", "EnvSpec", "GymVectorEnv", "TorchVectorEnv", "VectorEnv", "make"]
+__all__ = ["DYNAMICS", "DiscretizedVectorEnv", "EnvSpec", "GymVectorEnv", "TorchVectorEnv", "VectorEnv", "make"]
 
 
 def make(
@@ -24,9 +25,21 @@ def make(
     backend: str | None = None,
     max_episode_steps: int | None = None,
     compile: bool = False,
+    discretize: DiscretizeConfig | None = None,
     **kwargs: Any,
 ) -> VectorEnv:
-    """The torch-native env for classic control (backend=None or "torch"), else the Gymnasium adapter."""
+    """The torch-native env for classic control (backend=None or "torch"), else the Gymnasium adapter.
+
+    `discretize` wraps it so that Box observations become Discrete state indices (envs/discretize.py).
+    """
+    env = _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, **kwargs)
+    if discretize is not None:
+        env = DiscretizedVectorEnv(env, discretize.bins, discretize.low, discretize.high)
+    return env
+
+
+def _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, **kwargs) -> VectorEnv:
+    """`make` without the observation wrapper."""
     if backend not in (None, "torch", "gymnasium"):
         raise UserError(f"env.backend={backend!r} is not allowed; allowed values: torch, gymnasium, null")
     if backend == "torch" and env_id not in DYNAMICS:

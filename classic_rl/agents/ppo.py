@@ -1,0 +1,202 @@
+"""PPO (Schulman et al. 2017): GAE advantages, then several epochs of minibatch steps on the rollout.
+
+`objective=clip` maximises the clipped surrogate (seeds eq. 1.28), `objective=kl_penalty` the
+surrogate minus β KL(π_old || π) with β adapted after every update (seeds eq. 1.27; paper §4).
+Discrete (categorical) and continuous (diagonal Gaussian, clipped to the bounds) actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+import torch
+
+from classic_rl.agents.base import Transition, linear_schedule
+from classic_rl.agents.dqn import _adam, _clip_grad_norm
+from classic_rl.buffers.rollout import RolloutCollector
+from classic_rl.config import ConfigError, non_negative, positive, unit_interval
+from classic_rl.envs.base import EnvSpec
+from classic_rl.losses import (
+    adaptive_kl_beta, clipped_surrogate_loss, entropy_loss, kl_estimate, kl_penalty_loss, value_loss,
+)
+from classic_rl.nets.policy import Actor, Critic, unsupported_spaces
+from classic_rl.returns import gae
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    name: Literal["ppo"] = "ppo"
+    objective: Literal["clip", "kl_penalty"] = "clip"
+    gamma: float = field(default=0.99, metadata=unit_interval("discount factor"))
+    gae_lambda: float = field(default=0.95, metadata=unit_interval("GAE λ"))
+    lr: float = field(default=3e-4, metadata=positive("Adam learning rate"))
+    lr_end: Optional[float] = field(default=None, metadata=non_negative("anneal lr linearly to this"))
+    lr_decay_steps: int = field(default=0, metadata=non_negative("env steps of the lr annealing"))
+    rollout_steps: int = field(default=128, metadata=positive("vector steps per rollout (T)"))
+    epochs: int = field(default=4, metadata=positive("passes over each rollout"))
+    minibatches: int = field(default=4, metadata=positive("minibatches per epoch"))
+    clip_range: float = field(default=0.2, metadata=positive("ε: ratio clipped below at 1 - ε"))
+    clip_range_high: Optional[float] = field(default=None, metadata=positive("upper ε (null: clip_range)"))
+    clip_range_end: Optional[float] = field(default=None, metadata=positive("anneal clip_range linearly to this"))
+    clip_decay_steps: int = field(default=0, metadata=non_negative("env steps of the clip-range annealing"))
+    kl_beta: float = field(default=1.0, metadata=positive("initial β of objective=kl_penalty"))
+    kl_target: float = field(default=0.01, metadata=positive("KL the adaptive β aims at (kl_penalty)"))
+    target_kl: Optional[float] = field(default=None, metadata=positive("stop the epochs once KL exceeds this"))
+    normalize_advantage: bool = True  # per minibatch: (A - mean) / std
+    clip_value: Optional[float] = field(default=None, metadata=positive("clip V to old V ± this"))
+    vf_coef: float = field(default=0.5, metadata=non_negative("value-loss coefficient"))
+    ent_coef: float = field(default=0.0, metadata=non_negative("entropy-bonus coefficient"))
+    max_grad_norm: float = field(default=0.5, metadata=positive("gradient clipping by global norm"))
+    # the critic learns at lr x this: with Adam and separate networks vf_coef barely sets its pace
+    critic_lr_scale: float = field(default=1.0, metadata=positive("critic lr / actor lr"))
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    activation: Literal["tanh", "relu"] = "tanh"
+    log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions)
+    normalize_obs: bool = False  # running mean/std of observations
+    normalize_reward: bool = False  # divide rewards by the running std of the discounted return
+
+    def __post_init__(self) -> None:
+        if any(h <= 0 for h in self.hidden_sizes):
+            raise ConfigError(f"config key 'hidden_sizes' = {self.hidden_sizes} must hold positive widths")
+        if self.clip_range >= 1:
+            raise ConfigError(f"config key 'clip_range' = {self.clip_range} is out of range; allowed: (0, 1)")
+
+    @staticmethod
+    def supports(spec: EnvSpec) -> str | None:
+        """None if PPO can run on `spec`, else the reason it cannot."""
+        return unsupported_spaces(spec.observation_space, spec.action_space)
+
+
+class PPO:
+    off_policy = False
+
+    def __init__(self, cfg: PPOConfig, spec: EnvSpec, seed: int = 0) -> None:
+        self.cfg, self.spec, self.device = cfg, spec, spec.device
+        if cfg.minibatches > cfg.rollout_steps * spec.num_envs:
+            raise ConfigError(f"config key 'agent.minibatches' = {cfg.minibatches} exceeds the rollout's "
+                              f"{cfg.rollout_steps * spec.num_envs} samples (rollout_steps x env.num_envs)")
+        torch.manual_seed(seed)  # network initialisation
+        self.actor = Actor(spec.observation_space, spec.action_space, cfg.hidden_sizes, cfg.activation,
+                           cfg.log_std_init).to(self.device)
+        self.critic = Critic(spec.observation_space, cfg.hidden_sizes, cfg.activation).to(self.device)
+        self.params = [*self.actor.parameters(), *self.critic.parameters()]
+        self.optimizer = _adam([{"params": list(self.actor.parameters())},
+                                {"params": list(self.critic.parameters()), "lr_scale": cfg.critic_lr_scale}], cfg.lr)
+        self.generator = torch.Generator(self.device)
+        self.generator.manual_seed(seed + 1)
+        self.rollout = RolloutCollector.for_spec(spec, cfg.rollout_steps, self.actor, self.critic, self.generator,
+                                                 cfg.normalize_obs, cfg.normalize_reward, cfg.gamma)
+        self.beta = cfg.kl_beta
+        self.env_steps = 0
+        self.updates = 0
+
+    # ------------------------------------------------------------------ acting and storage
+    def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
+        return self.rollout.act(obs, explore)
+
+    def observe(self, t: Transition) -> None:
+        self.env_steps += t.reward.shape[0]
+        self.rollout.observe(t)
+
+    def ready(self) -> bool:
+        return self.rollout.buffer.full
+
+    # ------------------------------------------------------------------ learning
+    @property
+    def lr(self) -> float:
+        c = self.cfg
+        return linear_schedule(c.lr, c.lr if c.lr_end is None else c.lr_end, c.lr_decay_steps, self.env_steps)
+
+    @property
+    def clip_range(self) -> tuple[float, float]:
+        """(ε_low, ε_high) now; both annealed by the same factor."""
+        c = self.cfg
+        end = c.clip_range if c.clip_range_end is None else c.clip_range_end
+        low = linear_schedule(c.clip_range, end, c.clip_decay_steps, self.env_steps)
+        high = (c.clip_range if c.clip_range_high is None else c.clip_range_high) * low / c.clip_range
+        return low, high
+
+    def update(self) -> dict[str, float]:
+        c = self.cfg
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr * group.get("lr_scale", 1.0)
+        r = self.rollout.buffer.rollout()
+        advantage, returns = gae(r.reward, r.value, r.next_value, r.terminated, r.done, c.gamma, c.gae_lambda)
+        # flatten [T, N] -> [B = T * N]
+        samples = (r.obs.flatten(0, 1), r.action.flatten(0, 1), r.log_prob.flatten(), r.value.flatten(),
+                   advantage.flatten(), returns.flatten())
+        stats: dict[str, torch.Tensor] = {}
+        stopped = False
+        for _ in range(c.epochs):
+            for idx in self._minibatches(samples[0].shape[0]):
+                step_stats = self._gradient_step(*(x[idx] for x in samples))
+                if step_stats is None:  # the policy moved too far from π_old: end this update early
+                    stopped = True
+                    break
+                stats = step_stats
+            if stopped:
+                break
+        out = {k: v.item() for k, v in stats.items()}
+        out.update(learning_rate=self.lr, clip_range=self.clip_range[0], early_stop=float(stopped))
+        if c.objective == "kl_penalty":
+            obs, action, old_log_prob = samples[:3]
+            with torch.no_grad():  # KL(π_old || π) over the whole rollout after the update sets the next β
+                kl = kl_estimate(self.actor(obs).log_prob(action) - old_log_prob).mean().item()
+            out.update(approx_kl=kl, kl_beta=self.beta)
+            self.beta = adaptive_kl_beta(self.beta, kl, c.kl_target)
+        self.rollout.buffer.clear()
+        self.updates += 1
+        return out
+
+    def _minibatches(self, batch: int) -> list:
+        """Index sets of one epoch: a fresh random split into `minibatches` parts (all at once when 1)."""
+        if self.cfg.minibatches == 1:
+            return [slice(None)]
+        order = torch.randperm(batch, generator=self.generator, device=self.device)
+        return list(order.tensor_split(self.cfg.minibatches))
+
+    def _gradient_step(
+        self, obs: torch.Tensor, action: torch.Tensor, old_log_prob: torch.Tensor, old_value: torch.Tensor,
+        advantage: torch.Tensor, returns: torch.Tensor,
+    ) -> dict[str, torch.Tensor] | None:
+        """One step on a minibatch [b]; None (and no step) once KL exceeds target_kl."""
+        c = self.cfg
+        dist = self.actor(obs)
+        log_prob = dist.log_prob(action)
+        if c.normalize_advantage:
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        if c.objective == "clip":
+            policy_loss, stats = clipped_surrogate_loss(log_prob, old_log_prob, advantage, *self.clip_range)
+        else:
+            policy_loss, stats = kl_penalty_loss(log_prob, old_log_prob, advantage, self.beta)
+        if c.target_kl is not None and stats["approx_kl"].item() > c.target_kl:
+            return None
+        v_loss = value_loss(self.critic(obs), returns, old_value, c.clip_value)
+        entropy = dist.entropy().mean()
+        loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(entropy)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = _clip_grad_norm(self.params, c.max_grad_norm)
+        self.optimizer.step()
+        return {"loss": loss, "policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy,
+                "grad_norm": grad_norm, **stats}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "counters": (self.env_steps, self.updates, self.beta),
+            **self.rollout.state_dict(include_buffer),  # "buffer" (the partial rollout), normalizers
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.env_steps, self.updates, self.beta = state["counters"]
+        self.rollout.load_state_dict(state)

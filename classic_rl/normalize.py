@@ -1,0 +1,85 @@
+"""Running statistics for observation normalization and reward scaling (state goes in checkpoints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class RunningMeanStd:
+    """Mean and (population) variance of every sample seen, merged batch by batch.
+
+    Parallel merge of (mean, M2, count) (Chan, Golub & LeVeque 1979), the batch form of Welford's
+    update: exact for any split of the stream into batches. State in float64.
+    """
+
+    def __init__(self, shape: tuple[int, ...] = (), device: torch.device | str = "cpu", eps: float = 1e-8) -> None:
+        self.mean = torch.zeros(shape, dtype=torch.float64, device=device)
+        self.var = torch.ones(shape, dtype=torch.float64, device=device)
+        self.count = 0
+        self.eps = eps
+        self._cache()
+
+    def update(self, x: torch.Tensor) -> None:
+        """Merge a batch x [B, *shape]."""
+        x = x.to(torch.float64)
+        n = x.shape[0]
+        batch_var, batch_mean = torch.var_mean(x, dim=0, correction=0)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        # M2 = M2_a + M2_b + δ² n_a n_b / n  (Chan et al.)
+        m2 = self.var * self.count + batch_var * n + delta.square() * (self.count * n / total)
+        self.mean = self.mean + delta * (n / total)
+        self.var = m2 / total
+        self.count = total
+        self._cache()
+
+    def _cache(self) -> None:
+        self._shift = self.mean.float()
+        self._scale = (self.var + self.eps).rsqrt().float()  # 1 / sqrt(var + eps)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return (self.var + self.eps).sqrt()
+
+    def normalize(self, x: torch.Tensor, clip: float | None = None) -> torch.Tensor:
+        """(x - mean) / sqrt(var + eps) in float32, optionally clipped to [-clip, clip]."""
+        out = (x - self._shift) * self._scale
+        return out if clip is None else out.clamp(-clip, clip)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.clone(), "var": self.var.clone(), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean = state["mean"].to(self.mean.device)
+        self.var = state["var"].to(self.var.device)
+        self.count = state["count"]
+        self._cache()
+
+
+class RewardScaler:
+    """Divides rewards by the std of each env's discounted return (Engstrom et al. 2020).
+
+    The return R_t = γ R_{t-1} + r_t restarts at every episode end; the mean is not subtracted, so
+    the sign of rewards (and which states are terminal) keeps its meaning.
+    """
+
+    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, device: torch.device | str = "cpu") -> None:
+        self.gamma, self.clip = gamma, clip
+        self.ret = torch.zeros(num_envs, device=device)  # [N]
+        self.rms = RunningMeanStd((), device)
+
+    def __call__(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        """Scaled rewards [N] for the rewards [N] and episode ends [N] of one vector step."""
+        self.ret = self.ret * self.gamma + reward
+        self.rms.update(self.ret)
+        self.ret = self.ret.masked_fill(done, 0.0)
+        return (reward * self.rms._scale).clamp(-self.clip, self.clip)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"ret": self.ret.clone(), "rms": self.rms.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.ret = state["ret"].to(self.ret.device)
+        self.rms.load_state_dict(state["rms"])
