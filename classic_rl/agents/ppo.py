@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional
 import torch
 
 from classic_rl.agents.base import Transition, linear_schedule
-from classic_rl.agents.dqn import _adam, _clip_grad_norm
+from classic_rl.optim import adam, clip_grad_norm, set_lr
 from classic_rl.buffers.rollout import RolloutCollector
 from classic_rl.config import ConfigError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
@@ -81,7 +81,7 @@ class PPO:
                            cfg.log_std_init).to(self.device)
         self.critic = Critic(spec.observation_space, cfg.hidden_sizes, cfg.activation).to(self.device)
         self.params = [*self.actor.parameters(), *self.critic.parameters()]
-        self.optimizer = _adam([{"params": list(self.actor.parameters())},
+        self.optimizer = adam([{"params": list(self.actor.parameters())},
                                 {"params": list(self.critic.parameters()), "lr_scale": cfg.critic_lr_scale}], cfg.lr)
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed + 1)
@@ -119,8 +119,7 @@ class PPO:
 
     def update(self) -> dict[str, float]:
         c = self.cfg
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr * group.get("lr_scale", 1.0)
+        set_lr(self.optimizer, self.lr)
         r = self.rollout.buffer.rollout()
         advantage, returns = gae(r.reward, r.value, r.next_value, r.terminated, r.done, c.gamma, c.gae_lambda)
         # flatten [T, N] -> [B = T * N]
@@ -177,7 +176,7 @@ class PPO:
         loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(entropy)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = _clip_grad_norm(self.params, c.max_grad_norm)
+        grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
         return {"loss": loss, "policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy,
                 "grad_norm": grad_norm, **stats}

@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional
 import torch
 
 from classic_rl.agents.base import Transition, linear_schedule
-from classic_rl.agents.dqn import _adam, _clip_grad_norm
+from classic_rl.optim import adam, clip_grad_norm, set_lr
 from classic_rl.buffers.rollout import RolloutCollector
 from classic_rl.config import ConfigError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
@@ -71,7 +71,7 @@ class Reinforce:
         if self.critic is not None:
             groups.append({"params": list(self.critic.parameters()), "lr_scale": cfg.critic_lr_scale})
         self.params = [p for g in groups for p in g["params"]]
-        self.optimizer = _adam(groups, cfg.lr)
+        self.optimizer = adam(groups, cfg.lr)
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed + 1)
         self.rollout = RolloutCollector.for_spec(spec, cfg.rollout_steps, self.actor, self.critic, self.generator,
@@ -96,8 +96,7 @@ class Reinforce:
 
     def update(self) -> dict[str, float]:
         c = self.cfg
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr * group.get("lr_scale", 1.0)
+        set_lr(self.optimizer, self.lr)
         r = self.rollout.buffer.rollout()
         returns = reward_to_go(r.reward, r.next_value, r.terminated, r.done, c.gamma)  # [T, N]; V = 0 w/o critic
         # complete returns only; without a critic to bootstrap, an episode cut by the time limit is incomplete too
@@ -124,7 +123,7 @@ class Reinforce:
         loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(entropy)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = _clip_grad_norm(self.params, c.max_grad_norm)
+        grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
         stats.update(loss=loss, policy_loss=policy_loss, entropy=entropy, grad_norm=grad_norm)
         return {**{k: v.item() for k, v in stats.items()}, "learning_rate": self.lr,

@@ -1,0 +1,31 @@
+"""Optimizer helpers shared by every agent: fused Adam, cheap global-norm clipping, lr schedules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def adam(params: list[torch.nn.Parameter] | list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
+    """Adam; the fused kernel where this torch has one for the device (same update, ~2x cheaper on CPU)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # no fused Adam for this device / torch version
+        return torch.optim.Adam(params, lr=lr)
+
+
+def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """clip_grad_norm_ (global L2 norm) without its per-call overhead; returns the norm before clipping."""
+    if not hasattr(torch.nn.utils, "get_total_norm"):  # torch < 2.6
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    grads = [p.grad for p in params if p.grad is not None]
+    total_norm = torch.nn.utils.get_total_norm(grads, foreach=True)
+    torch.nn.utils.clip_grads_with_norm_(grads, max_norm, total_norm, foreach=True)
+    return total_norm
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every param group's lr to `lr` times its optional "lr_scale" (e.g. a faster critic)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
