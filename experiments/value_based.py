@@ -3,6 +3,8 @@
     python experiments/value_based.py                      # the whole suite, 5 seeds, 2 runs at a time
     python experiments/value_based.py --only CartPole --seeds 0 1 2 3 4 --jobs 2
     python experiments/value_based.py --per-timing          # prioritized replay at 1M capacity only
+    python experiments/value_based.py --pairs nstep_dqn:MountainCar-v0 --out experiments/results/parts/mc
+    python experiments/value_based.py --merge experiments/results/parts/*.json   # parts -> one table
 
 Every run is the plain command line (`python -m classic_rl agent=A env=E ...`, tuned configs
 included) in its own process with one torch thread, so CPU-seconds are the run's own. For each
@@ -121,19 +123,45 @@ def table(results: list[dict], per: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge(parts: list[Path], out: Path) -> None:
+    """Results of several part runs -> one table in SUITE order (a later part wins for a repeated pair)."""
+    by_pair, per = {}, None
+    for part in parts:
+        data = json.loads(part.read_text())
+        per = data.get("per_timing") or per
+        for r in data["results"]:
+            by_pair[(r["agent"], r["env"])] = r
+    order = {pair: i for i, pair in enumerate(SUITE)}
+    results = sorted(by_pair.values(), key=lambda r: order.get((r["agent"], r["env"]), len(order)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"per_timing": per, "results": results,
+                                                    "parts": [str(p) for p in parts]}, indent=2))
+    out.with_suffix(".md").write_text(table(results, per))
+    print(table(results, per))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--only", nargs="*", default=[], help="keep pairs whose agent or env contains one of these")
+    parser.add_argument("--pairs", nargs="*", default=[], help="exact agent:env pairs to run (instead of --only)")
+    parser.add_argument("--merge", nargs="*", type=Path, default=None,
+                        help="combine the results of earlier part runs (their .json) into --out; runs nothing")
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one CPU core each)")
     parser.add_argument("--per-timing", action="store_true", help="only time prioritized replay")
     parser.add_argument("--out", type=Path, default=RESULTS / "value_based")
     args = parser.parse_args()
-    per = per_timing()
-    print(f"prioritized replay sample+update at 1M: {per['median_ms']:.3f} ms median", flush=True)
+    if args.merge is not None:
+        return merge(args.merge, args.out)
+    per = per_timing() if args.per_timing or not (args.pairs or args.only) else None  # parts skip it
+    if per:
+        print(f"prioritized replay sample+update at 1M: {per['median_ms']:.3f} ms median", flush=True)
     results = []
     if not args.per_timing:
-        pairs = [(a, e) for a, e in SUITE if not args.only or any(k in a or k in e for k in args.only)]
+        if args.pairs:
+            pairs = [tuple(p.split(":")) for p in args.pairs]
+        else:
+            pairs = [(a, e) for a, e in SUITE if not args.only or any(k in a or k in e for k in args.only)]
         with tempfile.TemporaryDirectory() as tmp:
             for agent, env in pairs:
                 results.append(run_pair(agent, env, args.seeds, args.jobs, Path(tmp)))

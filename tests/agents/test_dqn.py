@@ -175,3 +175,41 @@ def test_rainbow_runs_are_seeded_and_resume_exactly(tmp_path):
         for k, v in full["q"].items():
             assert torch.equal(v, state["q"][k]), (other, k)
         assert torch.equal(full["buffer"]["tree"]["leaves"], state["buffer"]["tree"]["leaves"])
+
+
+def test_noisy_dqn_resamples_noise_every_gradient_step_and_evaluates_the_mean_net(monkeypatch):
+    from classic_rl.nets import NoisyLinear
+
+    env = envs.make("CartPole-v1", 4)
+    agent = make_dqn(env, noisy=True, hidden_sizes=[16], batch_size=8, train_freq=8, gradient_steps=3)
+    obs, _ = env.reset(seed=0)
+    for _ in range(2):
+        action = agent.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
+        obs = next_obs
+    seen = []  # the online net's first-layer noise at each forward pass on a sampled batch
+    forward = agent.q.forward
+    monkeypatch.setattr(agent.q, "forward", lambda x: seen.append(agent.q.body[0].eps_in.clone()) or forward(x))
+    resets = {"q": 0, "q_target": 0}
+    for name in resets:
+        layer = getattr(agent, name).body[0]
+        reset = layer.reset_noise
+        monkeypatch.setattr(layer, "reset_noise", lambda g=None, n=name, r=reset: resets.__setitem__(n, resets[n] + 1) or r(g))
+    agent.update()
+    assert resets == {"q": 3, "q_target": 3}  # fresh, independent noise for both nets at each of 3 steps
+    assert all(not torch.equal(a, b) for a, b in zip(seen, seen[1:]))
+    # evaluation acts greedily on the mean weights μ, whatever the current noise
+    monkeypatch.undo()
+    wide = envs.make("CartPole-v1", 512).reset(seed=1)[0]
+    with torch.no_grad():
+        for layer in agent.q.body.modules():
+            if isinstance(layer, NoisyLinear):
+                layer.weight_sigma.fill_(1.0)  # noise large enough to flip many greedy actions
+        h = wide
+        for layer in agent.q.body:
+            h = torch.nn.functional.linear(h, layer.weight_mu, layer.bias_mu) if isinstance(layer, NoisyLinear) else layer(h)
+    mean_greedy = h.argmax(-1)
+    assert not torch.equal(agent.act(wide), mean_greedy)  # training acts on a noisy net
+    assert torch.equal(agent.act(wide, explore=False), mean_greedy)
+    assert agent.q.training

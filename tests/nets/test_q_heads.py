@@ -45,3 +45,25 @@ def test_noisy_dueling_q_network_gets_noise_everywhere():
     assert len(noisy) == 4  # two hidden layers, value and advantage streams
     reset_noise(net, torch.Generator().manual_seed(0))
     assert all(m.eps_in.abs().sum() > 0 for m in noisy)
+
+
+def test_noisy_linear_initialisation_follows_the_factorized_recipe():
+    # μ ~ U(-1/sqrt(p), 1/sqrt(p)), σ = σ0/sqrt(p) for weights and biases (Fortunato et al. 2018, §3.2)
+    torch.manual_seed(0)
+    p, sigma0 = 400, 0.3
+    layer = NoisyLinear(p, 300, sigma0=sigma0)
+    bound = 1 / p**0.5
+    for mu in (layer.weight_mu, layer.bias_mu):
+        assert mu.abs().max() <= bound
+        assert abs(mu.std().item() - bound / 3**0.5) < 0.05 * bound  # the std of a uniform on [-b, b]
+    assert torch.allclose(layer.weight_sigma, torch.full((300, p), sigma0 * bound))
+    assert torch.allclose(layer.bias_sigma, torch.full((300,), sigma0 * bound))
+
+
+def test_noisy_linear_noise_is_f_of_standard_normals():
+    layer = NoisyLinear(5, 3)
+    layer.reset_noise(torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    raw_in, raw_out = torch.randn(5, generator=g), torch.randn(3, generator=g)
+    f = lambda x: x.sign() * x.abs().sqrt()  # noqa: E731
+    assert torch.allclose(layer.eps_in, f(raw_in)) and torch.allclose(layer.eps_out, f(raw_out))
