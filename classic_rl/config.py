@@ -182,6 +182,7 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra gym.make kwargs (map_name, is_slippery, ...)
     compile: bool = False  # fuse the torch-native step with torch.compile
     discretize: Optional[DiscretizeConfig] = None  # e.g. {bins: [6, 6, 12, 12]} for tabular agents on a Box
+    reward_threshold: Optional[float] = None  # "solved" return for solved_at_*; null: the env's own (Gymnasium's)
 
 
 @dataclass(frozen=True)

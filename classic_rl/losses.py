@@ -102,3 +102,33 @@ def value_loss(
 def entropy_loss(entropy: torch.Tensor) -> torch.Tensor:
     """-mean(H(π(· | s))) [scalar]: minimising it with a positive coefficient is the entropy bonus."""
     return -entropy.mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# deterministic actor-critic (DDPG, TD3): K critics' values [K, B]
+
+
+def smoothed_target_action(
+    next_action: torch.Tensor, noise: torch.Tensor, noise_clip: float, low: torch.Tensor, high: torch.Tensor
+) -> torch.Tensor:
+    """clip(μ'(s') + clip(ε, -c, c), low, high) [B, D]: TD3's target policy smoothing (Fujimoto 2018 eq. 15)."""
+    return torch.max(torch.min(next_action + noise.clamp(-noise_clip, noise_clip), high), low)
+
+
+def clipped_double_q_target(
+    reward: torch.Tensor, next_q: torch.Tensor, terminated: torch.Tensor, gamma: float | torch.Tensor
+) -> torch.Tensor:
+    """y = r + γ (1 - terminated) min_k Q'_k(s', a') [B] from next_q [K, B] (TD3 eq. 10; K = 1: DDPG eq. 5)."""
+    return td_target(reward, next_q.min(dim=0).values, terminated, gamma)
+
+
+def critic_mse_loss(q: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Σ_k mean((Q_k(s, a) - y)²) [scalar] for q [K, B], a fixed target [B] (DDPG eq. 4, TD3 per critic)."""
+    target = target.detach()
+    loss = (q - target).square().mean(dim=-1).sum()
+    return loss, {"q_mean": q.detach()[0].mean()}
+
+
+def deterministic_policy_loss(q: torch.Tensor) -> torch.Tensor:
+    """-mean(Q(s, μ(s))) [scalar] for q [B]: its gradient is the deterministic policy gradient (Silver 2014; DDPG eq. 6)."""
+    return -q.mean()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -36,7 +37,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | None = None, **extra: Any):
-    return envs.make(
+    env = envs.make(
         cfg.id,
         num_envs=num_envs or cfg.num_envs,
         device=device,
@@ -48,6 +49,9 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
         **cfg.kwargs,
         **extra,
     )
+    if cfg.reward_threshold is not None:  # env.reward_threshold overrides the env's own
+        env.spec = dataclasses.replace(env.spec, reward_threshold=cfg.reward_threshold)
+    return env
 
 
 def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from classic_rl.agents.base import Agent, Transition
+from classic_rl.agents.ddpg import DDPG, DDPGConfig
 from classic_rl.agents.dqn import DQN, DQNConfig
 from classic_rl.agents.a2c import A2C, A2CConfig
 from classic_rl.agents.ppo import PPO, PPOConfig
@@ -19,6 +20,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "reinforce": (ReinforceConfig, Reinforce),
     "a2c": (A2CConfig, A2C),
     "ppo": (PPOConfig, PPO),
+    "ddpg": (DDPGConfig, DDPG),
     "q_learning": (TabularConfig, TabularAgent),
     "sarsa": (TabularConfig, TabularAgent),
     "expected_sarsa": (TabularConfig, TabularAgent),
