@@ -67,12 +67,14 @@ class Logger:
                 self.writer.add_scalar(name, value, step)
         self._metrics_file.write(json.dumps({"step": step, **clean}) + "\n")
 
-    def episode(self, step: int, episode_return: float, length: int, seconds: float) -> None:
-        self._episodes.writerow((step, f"{episode_return:.6g}", length, f"{seconds:.3f}"))
-        self.recent_returns.append(episode_return)
-        if self.writer is not None:
-            self.writer.add_scalar("train/episode_return", episode_return, step)
-            self.writer.add_scalar("train/episode_length", length, step)
+    def episodes(self, step: int, returns: list[float], lengths: list[int], seconds: float) -> None:
+        """Episodes that ended in the vector step that reached env step `step`: one CSV row each;
+        TensorBoard gets their mean (with one env, each episode), so thousands of envs stay cheap."""
+        self._episodes.writerows((step, f"{r:.6g}", n, f"{seconds:.3f}") for r, n in zip(returns, lengths))
+        self.recent_returns.extend(returns)
+        if self.writer is not None and returns:
+            self.writer.add_scalar("train/episode_return", sum(returns) / len(returns), step)
+            self.writer.add_scalar("train/episode_length", sum(lengths) / len(lengths), step)
 
     def text(self, tag: str, text: str) -> None:
         if self.writer is not None:

@@ -141,9 +141,9 @@ class Trainer:
         self.episode_length += 1
         if done.any():
             seconds = self.train_seconds + time.perf_counter() - clock0
-            for ret, length in zip(self.episode_return[done].tolist(), self.episode_length[done].tolist()):
-                self.logger.episode(self.env_steps, ret, length, seconds)
-                self.episodes += 1
+            returns, lengths = self.episode_return[done].tolist(), self.episode_length[done].tolist()
+            self.logger.episodes(self.env_steps, returns, lengths, seconds)
+            self.episodes += len(returns)
             self.episode_return.masked_fill_(done, 0.0)
             self.episode_length.masked_fill_(done, 0)
 

@@ -199,9 +199,12 @@ class RolloutCollector:
             raise RuntimeError("observe() needs the act(obs, explore=True) of the same step first")
         raw, obs, action, log_prob, value = self._pending
         self._pending = None
-        final_value = None
-        if self.critic is not None and (self.buffer.last_row or bool(t.truncated.any())):
-            final_value = self.critic(self.preprocess(t.next_obs))  # V(true next obs), never V(reset obs)
+        final_value = None  # V(true next obs), never V(reset obs); read on truncated rows and the last row only
+        if self.critic is not None and self.buffer.last_row:
+            final_value = self.critic(self.preprocess(t.next_obs))
+        elif self.critic is not None and bool(t.truncated.any()):
+            rows = t.truncated.nonzero().squeeze(-1)  # a few of N: evaluate the critic on those alone
+            final_value = value.index_put((rows,), self.critic(self.preprocess(t.next_obs[rows])))
         reward = t.reward
         if self.reward_scaler is not None:
             reward = self.reward_scaler(reward, t.terminated | t.truncated)
