@@ -334,9 +334,9 @@ def test_eval_mode_loads_a_ddpg_checkpoint(tmp_path):
 
 def test_ddpg_learns_pendulum(tmp_path):
     """A short seeded run from far below to near the -200 threshold (a random policy scores ~ -1200)."""
-    cfg = {**small_config(env={"id": "Pendulum-v1", "num_envs": 4}, train={"total_steps": 5000},
+    cfg = {**small_config(env={"id": "Pendulum-v1", "num_envs": 4}, train={"total_steps": 3000},
                           eval={"every_steps": 0, "episodes": 10}),
-           "agent": {"name": "ddpg", "gamma": 0.98, "batch_size": 64, "buffer_size": 10000, "learning_starts": 1000,
-                     "train_freq": 4, "gradient_steps": 4, "hidden_sizes": [64, 64]}}
+           "agent": {"name": "ddpg", "gamma": 0.98, "n_step": 3, "batch_size": 128, "buffer_size": 10000,
+                     "learning_starts": 1000, "train_freq": 4, "gradient_steps": 4, "hidden_sizes": [64, 64]}}
     summary = main(cfg, tmp_path)
-    assert summary["eval_return_mean"] >= -400, summary["eval_return_mean"]
+    assert summary["eval_return_mean"] >= -300, summary["eval_return_mean"]
