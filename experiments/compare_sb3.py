@@ -275,7 +275,8 @@ def sb3_worker(agent: str, env_id: str, seed: int, ev: dict, max_steps: int | No
         raise SystemExit(SB3_MISSING) from None
 
     spec = ZOO[(agent, env_id)]
-    total = spec["n_timesteps"] if max_steps is None else min(spec["n_timesteps"], max_steps)
+    total = spec["n_timesteps"]  # schedules (lin_, DQN's exploration_fraction) follow the zoo's budget
+    stop_at = total if max_steps is None else min(total, max_steps)  # a cap only stops the same run early
     venv = make_vec_env(env_id, n_envs=spec["n_envs"], seed=seed)
     if spec.get("normalize"):
         venv = VecNormalize(venv, gamma=spec["kwargs"].get("gamma", 0.99))
@@ -314,7 +315,7 @@ def sb3_worker(agent: str, env_id: str, seed: int, ev: dict, max_steps: int | No
                 self.evaluate()
                 self.next_eval = (self.num_timesteps // ev["every_steps"] + 1) * ev["every_steps"]
                 self._restart()
-            return True
+            return self.num_timesteps < stop_at
 
         def _on_training_end(self) -> None:
             self.bank()
@@ -327,7 +328,7 @@ def sb3_worker(agent: str, env_id: str, seed: int, ev: dict, max_steps: int | No
         "library": "sb3", "agent": agent, "env": env_id, "seed": seed, "eval": ev,
         "sb3_version": sb3.__version__, "torch_threads": torch.get_num_threads(),
         "zoo": {k: v for k, v in spec.items()}, "total_timesteps": total,
-        "capped_from": spec["n_timesteps"] if total < spec["n_timesteps"] else None,
+        "max_steps": stop_at if stop_at < total else None,
         "env_steps": model.num_timesteps, "train_cpu_seconds": round(clock.cpu, 3),
         "train_seconds": round(clock.wall, 3), "evaluations": clock.evaluations,
     }
@@ -368,9 +369,9 @@ def cached(path: Path, ev: dict | None, max_steps: int | None = None) -> dict | 
     record = json.loads(path.read_text())
     if ev is not None and record.get("eval") != ev:
         return None
-    if record["library"] == "sb3" and max_steps is not None and record["total_timesteps"] < min(
-            max_steps, ZOO[(record["agent"], record["env"])]["n_timesteps"]):
-        return None
+    if record["library"] == "sb3" and record.get("max_steps") is not None and (
+            max_steps is None or record["max_steps"] < max_steps):
+        return None  # stopped earlier than this run asks for
     return record
 
 
@@ -414,22 +415,31 @@ def run_pair(agent: str, env: str, seeds: list[int], args, pool: ThreadPoolExecu
               f"{r['train_cpu_seconds']:.1f} train CPU-s for {r['env_steps']} env steps", flush=True)
     if not classic and not note:
         note = "no cached classic_rl runs"
-    caps = {r.get("capped_from") for r in sb3_runs} - {None}
+    caps = sorted({r["max_steps"] for r in sb3_runs if r.get("max_steps")})
     if caps:
-        budget = sorted({r["total_timesteps"] for r in sb3_runs})
-        note = (note + "; " if note else "") + f"SB3 budget capped at {budget} env steps (zoo: {sorted(caps)})"
+        zoo = ZOO[(agent, env)]["n_timesteps"]
+        note = (note + "; " if note else "") + (f"SB3 runs stopped at {', '.join(map(str, caps))} env steps of the "
+                                                f"zoo's {zoo} (schedules as for {zoo}; final return is at the stop)")
     row = compare(agent, env, classic, sb3_runs, threshold, note)
     row["eval"] = ev
     return row
 
 
-def write_table(rows: list[dict], seeds: list[int]) -> None:
+def write_table(rows: list[dict]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "compare_sb3.json").write_text(json.dumps({"seeds": seeds, "rows": rows}, indent=2))
+    (RESULTS / "compare_sb3.json").write_text(json.dumps({"rows": rows}, indent=2))
     notes = [f"- {r['agent']} {r['env']}: {r['note']}" for r in rows if r["note"]]
     evals = [f"{r['agent']} {r['env']}: every {r['eval']['every_steps']} env steps, {r['eval']['episodes']} episodes"
              for r in rows]
-    text = (f"Seeds {', '.join(map(str, seeds))}. Evaluation (both libraries): " + "; ".join(evals) + ".\n\n"
+    text = ("# classic_rl vs Stable-Baselines3\n\n"
+            "`python experiments/compare_sb3.py` (see its docstring). classic_rl: `python -m classic_rl agent=A "
+            "env=E seed=S`, default tuned config. SB3: rl-baselines3-zoo's hyperparameters for the pair (ZOO in "
+            "the script). Both evaluated with the deterministic policy on separately seeded envs at the same "
+            "interval; median steps / CPU-s: to the first evaluation at or above the threshold (training CPU "
+            "time of the process, evaluation excluded; unreached seeds count as infinitely slow); stays: final "
+            "evaluation still at or above it; final return: mean ± std over seeds of the last evaluation. One "
+            "torch thread, each run its own process.\n\n"
+            "Evaluation (both libraries): " + "; ".join(evals) + ".\n\n"
             + markdown(rows) + ("\n" + "\n".join(notes) + "\n" if notes else ""))
     (RESULTS / "compare_sb3.md").write_text(text)
 
@@ -446,7 +456,8 @@ def main() -> None:
     parser.add_argument("--skip-classic", action="store_true", help="run no classic_rl training; use cached runs")
     parser.add_argument("--force", action="store_true", help="rerun runs that are cached")
     parser.add_argument("--sb3-max-steps", type=int, default=None,
-                        help="cap SB3's env-step budget below the zoo's n_timesteps (reported in the table)")
+                        help="stop SB3 runs after this many env steps (the zoo's n_timesteps still sets the "
+                             "schedules, so the run up to there is the zoo's run); reported in the table")
     args = parser.parse_args()
     pairs = []
     for p in args.pairs:
@@ -464,13 +475,13 @@ def main() -> None:
         for agent, env in pairs:
             print(f"{agent} {env}", flush=True)
             rows[(agent, env)] = run_pair(agent, env, args.seeds, args, pool)
-            write_table(sorted(rows.values(), key=lambda r: order[(r["agent"], r["env"])]), args.seeds)
+            write_table(sorted(rows.values(), key=lambda r: order[(r["agent"], r["env"])]))
         # classic_rl agents that were missing may have landed while the others ran
         for agent, env in pairs:
             if rows[(agent, env)]["classic_rl"] is None and not args.skip_classic and classic_available(agent, env)[0]:
                 print(f"{agent} {env}: classic_rl agent now available, running it", flush=True)
                 rows[(agent, env)] = run_pair(agent, env, args.seeds, args, pool)
-                write_table(sorted(rows.values(), key=lambda r: order[(r["agent"], r["env"])]), args.seeds)
+                write_table(sorted(rows.values(), key=lambda r: order[(r["agent"], r["env"])]))
     print((RESULTS / "compare_sb3.md").read_text())
 
 
