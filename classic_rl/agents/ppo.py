@@ -20,7 +20,7 @@ from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import (
     adaptive_kl_beta, clipped_surrogate_loss, entropy_loss, kl_estimate, kl_penalty_loss, value_loss,
 )
-from classic_rl.nets.policy import Actor, Critic, unsupported_spaces
+from classic_rl.nets.policy import Activation, Actor, Critic, unsupported_spaces
 from classic_rl.returns import gae
 
 
@@ -51,7 +51,7 @@ class PPOConfig:
     # the critic learns at lr x this: with Adam and separate networks vf_coef barely sets its pace
     critic_lr_scale: float = field(default=1.0, metadata=positive("critic lr / actor lr"))
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    activation: Literal["tanh", "relu"] = "tanh"
+    activation: Activation = "tanh"
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions)
     normalize_obs: bool = False  # running mean/std of observations
     normalize_reward: bool = False  # divide rewards by the running std of the discounted return

@@ -21,7 +21,7 @@ from classic_rl.buffers.rollout import RolloutCollector
 from classic_rl.config import ConfigError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import entropy_loss, policy_gradient_loss, value_loss
-from classic_rl.nets.policy import Actor, Critic, unsupported_spaces
+from classic_rl.nets.policy import Activation, Actor, Critic, unsupported_spaces
 from classic_rl.returns import complete_episode_mask, reward_to_go
 
 
@@ -41,7 +41,7 @@ class ReinforceConfig:
     # the critic learns at lr x this: with Adam and separate networks vf_coef barely sets its pace
     critic_lr_scale: float = field(default=1.0, metadata=positive("critic lr / actor lr"))
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    activation: Literal["tanh", "relu"] = "tanh"
+    activation: Activation = "tanh"
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions)
     normalize_obs: bool = False  # running mean/std of observations
     normalize_reward: bool = False  # divide rewards by the running std of the discounted return
