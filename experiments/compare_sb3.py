@@ -381,7 +381,7 @@ def run_pair(agent: str, env: str, seeds: list[int], args, pool: ThreadPoolExecu
     classic: list[dict] = []
     cfg = classic_config(agent, env)
     ev = eval_settings(cfg)
-    tasks = []
+    todo_runs = []  # (seed, library order, function, arguments): submitted seed by seed, both libraries
     if args.skip_classic:
         classic = [r for s in seeds if (r := cached(run_path("classic_rl", agent, env, s), None))]
     else:
@@ -394,7 +394,7 @@ def run_pair(agent: str, env: str, seeds: list[int], args, pool: ThreadPoolExecu
             for s in seeds:
                 path = run_path("classic_rl", agent, env, s)
                 if s in todo:
-                    tasks.append(pool.submit(run_classic, agent, env, s, path))
+                    todo_runs.append((s, 0, run_classic, (agent, env, s, path)))
                 else:
                     classic.append(cached(path, ev))
     sb3_runs: list[dict] = []
@@ -406,7 +406,8 @@ def run_pair(agent: str, env: str, seeds: list[int], args, pool: ThreadPoolExecu
             if not args.force and (r := cached(path, ev, args.sb3_max_steps)):
                 sb3_runs.append(r)
             else:
-                tasks.append(pool.submit(run_sb3, agent, env, s, ev, args.sb3_max_steps, path))
+                todo_runs.append((s, 1, run_sb3, (agent, env, s, ev, args.sb3_max_steps, path)))
+    tasks = [pool.submit(fn, *fn_args) for _, _, fn, fn_args in sorted(todo_runs, key=lambda t: t[:2])]
     for t in tasks:
         r = t.result()
         (classic if r["library"] == "classic_rl" else sb3_runs).append(r)
