@@ -49,11 +49,19 @@ def first_at_target(summary: dict, target: float) -> dict | None:
     return next((e for e in summary["evaluations"] if e["return_mean"] >= target - 1e-9), None)
 
 
+def run_or_reuse(seed: int, args: list[str], workdir: Path) -> dict:
+    """A finished run's summary.json in workdir/seed<seed> is reused (a --workdir survives interruptions)."""
+    done = workdir / f"seed{seed}" / "summary.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    return run_seed(seed, args, workdir)
+
+
 def run_pair(agent: str, env: str, seeds: list[int], jobs: int, workdir: Path) -> dict:
     overrides, target = ENVS[env]
     args = [f"agent={agent}", *overrides]
     with ThreadPoolExecutor(jobs) as pool:
-        summaries = list(pool.map(lambda s: run_seed(s, args, workdir / f"{agent}_{env}"), seeds))
+        summaries = list(pool.map(lambda s: run_or_reuse(s, args, workdir / f"{agent}_{env}"), seeds))
     rows = []
     for s in summaries:
         hit = first_at_target(s, target)
@@ -150,6 +158,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (one CPU core each)")
     parser.add_argument("--per-timing", action="store_true", help="only time prioritized replay")
     parser.add_argument("--out", type=Path, default=RESULTS / "value_based")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep run directories here and reuse finished ones (default: a temporary directory)")
     args = parser.parse_args()
     if args.merge is not None:
         return merge(args.merge, args.out)
@@ -164,15 +174,20 @@ def main() -> None:
             pairs = [(a, e) for a, e in SUITE if not args.only or any(k in a or k in e for k in args.only)]
         with tempfile.TemporaryDirectory() as tmp:
             for agent, env in pairs:
-                results.append(run_pair(agent, env, args.seeds, args.jobs, Path(tmp)))
+                results.append(run_pair(agent, env, args.seeds, args.jobs, args.workdir or Path(tmp)))
+                write(args.out, results, per)  # after every pair, so an interrupted suite keeps its results
                 r = results[-1]
                 print(f"{agent:>15} {env:<17} final {r['final_return_mean']:8.2f} ± {r['final_return_std']:.2f}  "
                       f"reached {r['reached']}/{r['seeds']}  median cpu-s {r['median_cpu_seconds_to_target']}",
                       flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"per_timing": per, "results": results}, indent=2))
-    args.out.with_suffix(".md").write_text(table(results, per))
+    write(args.out, results, per)
     print(table(results, per))
+
+
+def write(out: Path, results: list[dict], per: dict | None) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"per_timing": per, "results": results}, indent=2))
+    out.with_suffix(".md").write_text(table(results, per))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ class DQNConfig:
     dueling: bool = False  # Q = V + A - mean(A) (Wang et al. 2016)
     noisy: bool = False  # NoisyLinear layers explore instead of ε-greedy (Fortunato et al. 2018)
     noisy_sigma0: float = field(default=0.5, metadata=positive("initial σ scale of factorized noise"))
+    # independent noise for each row of a batch (each env when acting, each sampled transition when
+    # learning) instead of the paper's one draw per batch: the gradient then averages over noise
+    noisy_per_sample: bool = False
     n_step: int = field(default=1, metadata=positive("steps summed in each return"))
     prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
     priority_alpha: float = field(default=0.6, metadata=unit_interval("priority exponent α"))
@@ -106,7 +109,7 @@ class DQN:
         if self.cfg.noisy:  # fresh noise for each training step; the mean weights in evaluation
             self.q.train(explore)
             if explore:
-                reset_noise(self.q, self.generator)
+                reset_noise(self.q, self.generator, obs.shape[0] if self.cfg.noisy_per_sample else None)
             greedy = self.q(obs).argmax(dim=-1)
             self.q.train(True)
             return greedy
@@ -160,9 +163,10 @@ class DQN:
         if c.prioritized:
             self.buffer.beta = self.beta
         for _ in range(rounds * c.gradient_steps):
-            if c.noisy:
-                reset_noise(self.q, self.generator)
-                reset_noise(self.q_target, self.generator)
+            if c.noisy:  # fresh, independent noise for the online and the target net (Fortunato et al. eq. 7)
+                rows = c.batch_size if c.noisy_per_sample else None
+                reset_noise(self.q, self.generator, rows)
+                reset_noise(self.q_target, self.generator, rows)
             batch = self.buffer.sample(c.batch_size, self.generator)
             target = self.target(batch)
             q_taken = self.q(batch.obs).gather(1, batch.action[:, None]).squeeze(1)  # Q(s, a) [B]

@@ -195,7 +195,7 @@ def test_noisy_dqn_resamples_noise_every_gradient_step_and_evaluates_the_mean_ne
     for name in resets:
         layer = getattr(agent, name).body[0]
         reset = layer.reset_noise
-        monkeypatch.setattr(layer, "reset_noise", lambda g=None, n=name, r=reset: resets.__setitem__(n, resets[n] + 1) or r(g))
+        monkeypatch.setattr(layer, "reset_noise", lambda g=None, rows=None, n=name, r=reset: resets.__setitem__(n, resets[n] + 1) or r(g, rows))
     agent.update()
     assert resets == {"q": 3, "q_target": 3}  # fresh, independent noise for both nets at each of 3 steps
     assert all(not torch.equal(a, b) for a, b in zip(seen, seen[1:]))
@@ -213,3 +213,18 @@ def test_noisy_dqn_resamples_noise_every_gradient_step_and_evaluates_the_mean_ne
     assert not torch.equal(agent.act(wide), mean_greedy)  # training acts on a noisy net
     assert torch.equal(agent.act(wide, explore=False), mean_greedy)
     assert agent.q.training
+
+
+def test_noisy_per_sample_draws_one_noise_per_env_and_per_sampled_transition():
+    env = envs.make("CartPole-v1", 4)
+    agent = make_dqn(env, noisy=True, noisy_per_sample=True, hidden_sizes=[16], batch_size=8, train_freq=8)
+    obs, _ = env.reset(seed=0)
+    for _ in range(2):
+        action = agent.act(obs)
+        assert agent.q.body[0].eps_in.shape == (4, 4)  # [envs, in]
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
+        obs = next_obs
+    agent.update()
+    for net in (agent.q, agent.q_target):
+        assert net.body[-1].eps_out.shape == (8, 2)  # [batch, actions]

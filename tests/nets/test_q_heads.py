@@ -67,3 +67,22 @@ def test_noisy_linear_noise_is_f_of_standard_normals():
     raw_in, raw_out = torch.randn(5, generator=g), torch.randn(3, generator=g)
     f = lambda x: x.sign() * x.abs().sqrt()  # noqa: E731
     assert torch.allclose(layer.eps_in, f(raw_in)) and torch.allclose(layer.eps_out, f(raw_out))
+
+
+def test_noisy_linear_per_row_noise_is_the_factorized_layer_of_each_row():
+    torch.manual_seed(0)
+    layer = NoisyLinear(5, 3, sigma0=0.7)
+    x = torch.randn(4, 5)
+    layer.reset_noise(torch.Generator().manual_seed(3), rows=4)
+    assert layer.eps_in.shape == (4, 5) and layer.eps_out.shape == (4, 3)
+    y = layer(x)
+    for b in range(4):  # row b sees the weights μ + σ ⊙ f(ε_out,b) f(ε_in,b)ᵀ of its own draw
+        w = layer.weight_mu + layer.weight_sigma * torch.outer(layer.eps_out[b], layer.eps_in[b])
+        bias = layer.bias_mu + layer.bias_sigma * layer.eps_out[b]
+        assert torch.allclose(y[b], w @ x[b] + bias, atol=1e-6)
+    assert not torch.allclose(layer.eps_in[0], layer.eps_in[1])  # independent draws
+    layer.eval()
+    assert torch.allclose(layer(x), torch.nn.functional.linear(x, layer.weight_mu, layer.bias_mu))
+    layer.train()
+    layer.reset_noise(torch.Generator().manual_seed(3))  # back to one draw shared by the batch
+    assert layer.eps_in.shape == (5,)
