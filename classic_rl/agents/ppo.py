@@ -128,8 +128,8 @@ class PPO:
         stats: dict[str, torch.Tensor] = {}
         stopped = False
         for _ in range(c.epochs):
-            for idx in self._minibatches(samples[0].shape[0]):
-                step_stats = self._gradient_step(*(x[idx] for x in samples))
+            for minibatch in self._minibatches(samples):
+                step_stats = self._gradient_step(*minibatch)
                 if step_stats is None:  # the policy moved too far from π_old: end this update early
                     stopped = True
                     break
@@ -148,12 +148,17 @@ class PPO:
         self.updates += 1
         return out
 
-    def _minibatches(self, batch: int) -> list:
-        """Index sets of one epoch: a fresh random split into `minibatches` parts (all at once when 1)."""
+    def _minibatches(self, samples: tuple[torch.Tensor, ...]) -> list[tuple[torch.Tensor, ...]]:
+        """One epoch: the samples [B, ...] in a fresh random order, cut into `minibatches` parts.
+
+        One gather per tensor and epoch, then contiguous views: the same split as indexing every
+        minibatch with its slice of the permutation, without a gather per minibatch.
+        """
         if self.cfg.minibatches == 1:
-            return [slice(None)]
-        order = torch.randperm(batch, generator=self.generator, device=self.device)
-        return list(order.tensor_split(self.cfg.minibatches))
+            return [samples]
+        order = torch.randperm(samples[0].shape[0], generator=self.generator, device=self.device)
+        parts = [x.index_select(0, order).tensor_split(self.cfg.minibatches) for x in samples]
+        return list(zip(*parts))
 
     def _gradient_step(
         self, obs: torch.Tensor, action: torch.Tensor, old_log_prob: torch.Tensor, old_value: torch.Tensor,
