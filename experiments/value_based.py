@@ -144,8 +144,11 @@ def merge(parts: list[Path], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"per_timing": per, "results": results,
                                                     "parts": [str(p) for p in parts]}, indent=2))
-    out.with_suffix(".md").write_text(table(results, per))
-    print(table(results, per))
+    missing = [f"{a} on {e}" for a, e in SUITE if (a, e) not in by_pair]
+    note = f"\nMerged from {', '.join(p.name for p in parts)}." + (
+        f" Not run: {', '.join(missing)}.\n" if missing else "\n")
+    out.with_suffix(".md").write_text(table(results, per) + note)
+    print(table(results, per) + note)
 
 
 def main() -> None:
