@@ -165,8 +165,7 @@ def markdown(rows: list[dict]) -> str:
         for lib in ("classic_rl", "sb3"):
             side = row[lib]
             if side is None:
-                lines.append(f"| {row['agent']} | {row['env']} | {row['threshold']:g} | {lib} | "
-                             f"{row['note'] or 'no runs'} | | | | | | |")
+                lines.append(f"| {row['agent']} | {row['env']} | {row['threshold']:g} | {lib} | not run | | | | | | |")
                 continue
             n = side["seeds"]
             lines.append(
@@ -363,13 +362,14 @@ def run_path(library: str, agent: str, env: str, seed: int) -> Path:
 
 
 def cached(path: Path, ev: dict | None, max_steps: int | None = None) -> dict | None:
-    """A finished run's record if it exists and was evaluated with `ev` (any settings when ev is None)."""
+    """A finished run's record if it exists, was evaluated with `ev` and ran at least as far as `max_steps` asks
+    (any finished run when ev is None: the --skip-* modes)."""
     if not path.exists():
         return None
     record = json.loads(path.read_text())
     if ev is not None and record.get("eval") != ev:
         return None
-    if record["library"] == "sb3" and record.get("max_steps") is not None and (
+    if ev is not None and record["library"] == "sb3" and record.get("max_steps") is not None and (
             max_steps is None or record["max_steps"] < max_steps):
         return None  # stopped earlier than this run asks for
     return record
@@ -439,7 +439,8 @@ def write_table(rows: list[dict]) -> None:
             "interval; median steps / CPU-s: to the first evaluation at or above the threshold (training CPU "
             "time of the process, evaluation excluded; unreached seeds count as infinitely slow); stays: final "
             "evaluation still at or above it; final return: mean ± std over seeds of the last evaluation. One "
-            "torch thread, each run its own process.\n\n"
+            "torch thread, each run its own process. CPU-seconds depend on the machine and its load (the committed "
+            "table: a 2-core machine shared with other jobs, load average about 7).\n\n"
             "Evaluation (both libraries): " + "; ".join(evals) + ".\n\n"
             + markdown(rows) + ("\n" + "\n".join(notes) + "\n" if notes else ""))
     (RESULTS / "compare_sb3.md").write_text(text)

@@ -66,7 +66,7 @@ def test_compare_ratios_are_sb3_over_classic(cmp):
     row = cmp.compare("ddpg", "Pendulum-v1", [], sb3, -200.0, note="not available")
     assert row["classic_rl"] is None and set(row["ratio_sb3_over_classic"].values()) == {None}
     text = cmp.markdown([row])
-    assert "not available" in text and text.count("\n") == 5  # header, rule, two sides, ratio line
+    assert "not run" in text and text.count("\n") == 5  # header, rule, two sides, ratio line
 
 
 def test_zoo_entries_cover_every_pair(cmp):
