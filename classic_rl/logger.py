@@ -47,7 +47,7 @@ class Logger:
         self._episodes = csv.writer(self._episodes_file)
         if new_csv:
             self._episodes.writerow(EPISODE_COLUMNS)
-        self._metrics_file = metrics_path.open("a")
+        self._metrics_file = metrics_path.open("a", buffering=1)  # line-buffered: readable while the run goes
         self.writer = None
         if cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter

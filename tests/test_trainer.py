@@ -77,7 +77,7 @@ def test_resume_rejects_other_env_and_missing_checkpoint(tmp_path):
 
 
 def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path):
-    args = ["env.num_envs=4", "train.total_steps=40000", "eval.every_steps=0", "logger.progress=false",
+    args = ["env.num_envs=4", "train.total_steps=400000", "eval.every_steps=0", "logger.progress=false",
             "agent.learning_starts=500", "agent.hidden_sizes=[32,32]"]
     proc = subprocess.Popen([*CLI, *args, f"hydra.run.dir={tmp_path}/run"], env=cli_env(), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -92,7 +92,7 @@ def test_ctrl_c_saves_checkpoint_and_resume_matches(tmp_path):
     assert proc.returncode == 0, err
     assert time.time() - sent < 10
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["interrupted"] and 0 < summary["env_steps"] < 40000
+    assert summary["interrupted"] and 0 < summary["env_steps"] < 400000
     stopped_at = summary["env_steps"]
     assert episode_rows(tmp_path / "run")  # flushed
     assert ckpt.load(tmp_path / "run")["trainer"]["env_steps"] == stopped_at
