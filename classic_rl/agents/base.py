@@ -49,3 +49,11 @@ def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
     if duration <= 0:
         return end
     return start + (end - start) * min(t / duration, 1.0)
+
+
+def due_update_rounds(env_steps: int, trained_steps: int, learning_starts: int, train_freq: int) -> int:
+    """Off-policy agents: update rounds owed now, one per `train_freq` env steps not yet paid for by
+    earlier rounds (0 before `learning_starts`; the first round also pays for the warm-up steps)."""
+    if env_steps < learning_starts:
+        return 0
+    return (env_steps - trained_steps) // train_freq

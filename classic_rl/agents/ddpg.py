@@ -20,7 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from classic_rl.agents.base import Transition, linear_schedule
+from classic_rl.agents.base import Transition, due_update_rounds, linear_schedule
 from classic_rl.buffers import Batch, NStepWindow, ReplayBuffer
 from classic_rl.config import ConfigError, check, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
@@ -141,13 +141,14 @@ class DDPG:
     def observe(self, t: Transition) -> None:
         self.env_steps += t.reward.shape[0]
         self.noise.reset(t.terminated | t.truncated)
-        ready = self.nstep.push(t)  # the n-step transition that started n-1 steps ago, once there is one
-        if ready is not None:
-            self.buffer.add(*ready)
+        self.nstep.push_into(t, self.buffer)  # stores the n-step transition that started n-1 steps ago
 
     def ready(self) -> bool:
+        return self._due_rounds() > 0
+
+    def _due_rounds(self) -> int:
         c = self.cfg
-        return self.env_steps >= c.learning_starts and self.env_steps - self.trained_steps >= c.train_freq
+        return due_update_rounds(self.env_steps, self.trained_steps, c.learning_starts, c.train_freq)
 
     # ------------------------------------------------------------------ learning
     @property
@@ -174,7 +175,7 @@ class DDPG:
 
     def update(self) -> dict[str, float]:
         c = self.cfg
-        rounds = (self.env_steps - self.trained_steps) // c.train_freq
+        rounds = self._due_rounds()
         self.trained_steps += rounds * c.train_freq
         set_lr(self.actor_optimizer, c.actor_lr * self.lr_fraction)
         set_lr(self.critic_optimizer, c.critic_lr * self.lr_fraction)

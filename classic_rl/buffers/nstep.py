@@ -65,6 +65,12 @@ class NStepWindow:
             first.obs, first.action, ret, next_obs, terminated.gather(0, last)[0].float(), self.gamma ** m.float()
         )
 
+    def push_into(self, t: Transition, buffer: Any) -> None:
+        """push(t), and add the n-step transition it completes (if any) to a replay buffer."""
+        ready = self.push(t)
+        if ready is not None:
+            buffer.add(*ready)
+
     def state_dict(self) -> dict[str, Any]:
         return {"window": [vars(t).copy() for t in self.window]}
 
