@@ -183,6 +183,15 @@ class EnvConfig:
     compile: bool = False  # fuse the torch-native step with torch.compile
     discretize: Optional[DiscretizeConfig] = None  # e.g. {bins: [6, 6, 12, 12]} for tabular agents on a Box
     reward_threshold: Optional[float] = None  # "solved" return for solved_at_*; null: the env's own (Gymnasium's)
+    # lock-step rounds in which G consecutive envs share their start (GRPO's groups; envs/lockstep.py, envs/text.py)
+    group_size: int = field(default=1, metadata=check(lambda v: v >= 1, ">= 1 (1: no groups)"))
+    max_new_tokens: int = field(default=16, metadata=positive("text envs: tokens per completion at most"))
+    chat_template: bool = True  # text envs: wrap prompts in the tokenizer's chat template when it has one
+
+    def __post_init__(self) -> None:
+        if self.num_envs % self.group_size:
+            raise ConfigError(f"config key 'num_envs' = {self.num_envs} must be a multiple of env.group_size "
+                              f"= {self.group_size}")
 
 
 @dataclass(frozen=True)
@@ -210,6 +219,32 @@ class LoggerConfig:
 
 
 @dataclass(frozen=True)
+class LoraConfig:
+    r: int = field(default=0, metadata=non_negative("LoRA rank; 0: full fine-tuning"))
+    alpha: float = field(default=16.0, metadata=positive("LoRA scaling α (the update is scaled by α / r)"))
+    dropout: float = field(default=0.0, metadata=unit_interval("dropout on the LoRA input"))
+    target_modules: Union[str, list[str]] = "all-linear"  # peft's target_modules
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A causal language model for the text envs (classic_rl/lm/): `model=smollm2-135m`, `model=tiny`,
+    or `model.name=path model.path=/local/dir` (a transformers model directory; nothing is downloaded)."""
+
+    name: str  # smollm2-135m | tiny | path
+    path: Optional[str] = None  # name=path: a local transformers directory (config.json, weights, tokenizer)
+    cache_dir: str = "~/.cache/classic_rl/models"  # smollm2-135m: converted once from GGUF to safetensors here
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    temperature: float = field(default=1.0, metadata=positive("sampling temperature (training rollouts)"))
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    gradient_checkpointing: bool = False  # trade compute for activation memory
+
+    def __post_init__(self) -> None:
+        if self.name == "path" and not self.path:
+            raise ConfigError("config key 'path' is required with model.name=path; pass model.path=/a/local/dir")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     agent: dict[str, Any]  # validated by the agent's own config class (agents.make_config)
     env: EnvConfig
@@ -221,7 +256,10 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    model: Optional[ModelConfig] = None  # a language model (text envs): model=smollm2-135m | model=tiny
 
     def __post_init__(self) -> None:
+        if self.env.id.startswith("text-") and self.model is None:
+            raise ConfigError(f"env={self.env.id} needs a language model; pass model=smollm2-135m or model=tiny")
         if self.mode == "eval" and not self.checkpoint:
             raise ConfigError("config key 'checkpoint' is required with mode=eval; pass checkpoint=PATH")

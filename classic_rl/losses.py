@@ -36,6 +36,19 @@ def policy_gradient_loss(log_prob: torch.Tensor, advantage: torch.Tensor) -> tor
     return -(advantage.detach() * log_prob).mean()
 
 
+def clipped_surrogate(
+    log_ratio: torch.Tensor, advantage: torch.Tensor, clip_low: float, clip_high: float
+) -> torch.Tensor:
+    """Per-sample -min(ρ A, clip(ρ, 1 - clip_low, 1 + clip_high) A), ρ = exp(log_ratio) (seeds eq. 1.28).
+
+    Any shape ([B], or [T, N] tokens); reduce with a mean or `aggregate_loss`.
+    """
+    advantage = advantage.detach()
+    ratio = log_ratio.exp()
+    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
+    return -torch.min(ratio * advantage, clipped * advantage)
+
+
 def clipped_surrogate_loss(
     log_prob: torch.Tensor,
     old_log_prob: torch.Tensor,
@@ -43,20 +56,26 @@ def clipped_surrogate_loss(
     clip_low: float,
     clip_high: float,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """-mean(min(ρ A, clip(ρ, 1 - clip_low, 1 + clip_high) A)), ρ = π/π_old (seeds eq. 1.28).
+    """mean of `clipped_surrogate` over samples [B], ρ = π/π_old (seeds eq. 1.28).
 
     Separate lower and upper ranges (DAPO's clip-higher when clip_high > clip_low). Stats:
     `clip_fraction` (share of samples whose ratio was clipped), `approx_kl` (see `kl_estimate`).
     """
-    advantage, old_log_prob = advantage.detach(), old_log_prob.detach()
-    log_ratio = log_prob - old_log_prob
-    ratio = log_ratio.exp()  # [B]
-    clipped = ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
-    loss = -torch.min(ratio * advantage, clipped * advantage).mean()
+    log_ratio = log_prob - old_log_prob.detach()
+    loss = clipped_surrogate(log_ratio, advantage, clip_low, clip_high).mean()
+    return loss, clip_stats(log_ratio, clip_low, clip_high)
+
+
+def clip_stats(log_ratio: torch.Tensor, clip_low: float | None = None, clip_high: float | None = None,
+               mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """approx_kl (k3 of KL(π_old || π)) and, with the clip range, clip_fraction, over `mask` if given."""
     with torch.no_grad():
-        clip_fraction = ((ratio < 1.0 - clip_low) | (ratio > 1.0 + clip_high)).float().mean()
-        approx_kl = kl_estimate(log_ratio).mean()
-    return loss, {"clip_fraction": clip_fraction, "approx_kl": approx_kl}
+        mask = torch.ones_like(log_ratio, dtype=torch.bool) if mask is None else mask
+        stats = {"approx_kl": kl_estimate(log_ratio)[mask].mean()}
+        if clip_low is not None:
+            ratio = log_ratio.exp()
+            stats["clip_fraction"] = ((ratio < 1.0 - clip_low) | (ratio > 1.0 + clip_high))[mask].float().mean()
+    return stats
 
 
 def kl_estimate(log_ratio: torch.Tensor) -> torch.Tensor:
@@ -88,20 +107,84 @@ def value_loss(
     target: torch.Tensor,
     old_value: torch.Tensor | None = None,
     clip: float | None = None,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """0.5 mean((V - target)²) [scalar]; with `clip`, the max with V clipped to old_value ± clip (PPO2)."""
+    """0.5 mean((V - target)²) [scalar]; with `clip`, the max with V clipped to old_value ± clip (PPO2);
+    the mean runs over `mask` (bool, same shape) when given."""
     target = target.detach()
     loss = (value - target).square()
     if clip is not None:
         old_value = old_value.detach()
         clipped = old_value + (value - old_value).clamp(-clip, clip)
         loss = torch.max(loss, (clipped - target).square())
-    return 0.5 * loss.mean()
+    return 0.5 * (loss.mean() if mask is None else loss[mask].mean())
 
 
 def entropy_loss(entropy: torch.Tensor) -> torch.Tensor:
     """-mean(H(π(· | s))) [scalar]: minimising it with a positive coefficient is the entropy bonus."""
     return -entropy.mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# GRPO and its variants (seeds 001): outcome rewards per sequence, losses over the tokens of rounds
+# [T, N] (time, sequence) with a bool mask [T, N] of real tokens
+
+
+def group_advantages(returns: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
+    """A_i [N] from returns [N] in groups of `group_size` consecutive rows (GRPO, Shao et al. 2024):
+    scale="group": (r - mean_group) / (std_group + eps); "batch": the std of the whole batch instead
+    (Hu et al. 2025, REINFORCE++); "none": r - mean_group (Dr. GRPO, Liu et al. 2025). Sample std."""
+    grouped = returns.reshape(-1, group_size)
+    centered = grouped - grouped.mean(dim=1, keepdim=True)
+    if scale == "group":
+        centered = centered / (grouped.std(dim=1, keepdim=True) + eps)
+    elif scale == "batch":
+        centered = centered / (returns.std() + eps)
+    elif scale != "none":
+        raise ValueError(f"scale={scale!r}; expected group, batch or none")
+    return centered.reshape(-1)
+
+
+def informative_groups(returns: torch.Tensor, group_size: int) -> torch.Tensor:
+    """[N] bool: the row's group has rewards that are not all equal (DAPO's dynamic sampling keeps
+    only these: a group of equal rewards has zero advantage everywhere and no gradient)."""
+    grouped = returns.reshape(-1, group_size)
+    varied = (grouped != grouped[:, :1]).any(dim=1)
+    return varied.repeat_interleave(group_size)
+
+
+def sequence_log_ratio(log_ratio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """GSPO (Zheng et al. 2025): the sequence's length-normalised log-ratio (1/|y|) Σ_t log ρ_t of each
+    column of log_ratio [T, N], broadcast back to its tokens [T, N]; one ratio, and one clip, per sequence."""
+    m = mask.to(log_ratio.dtype)
+    per_sequence = (log_ratio * m).sum(0) / m.sum(0).clamp(min=1.0)  # [N]
+    return per_sequence.expand_as(log_ratio)
+
+
+def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "token_mean") -> torch.Tensor:
+    """Reduce a per-token loss [T, N] over the real tokens (mask [T, N] bool) to a scalar:
+    token_mean            Σ_i Σ_t l / Σ_i |y_i|         every token weighs the same (DAPO)
+    seq_mean_token_mean   (1/N) Σ_i (1/|y_i|) Σ_t l     every sequence weighs the same (GRPO)
+    seq_mean_token_sum    (1/N) Σ_i Σ_t l               no length normalisation (Dr. GRPO)
+    Sequences without a real token are left out of the sequence means."""
+    m = mask.to(per_token.dtype)
+    total = per_token * m
+    if mode == "token_mean":
+        return total.sum() / m.sum().clamp(min=1.0)
+    lengths = m.sum(0)  # [N]
+    present = lengths > 0
+    per_sequence = total.sum(0)
+    if mode == "seq_mean_token_mean":
+        per_sequence = per_sequence / lengths.clamp(min=1.0)
+    elif mode != "seq_mean_token_sum":
+        raise ValueError(f"mode={mode!r}; expected token_mean, seq_mean_token_mean or seq_mean_token_sum")
+    return per_sequence[present].sum() / present.sum().clamp(min=1)
+
+
+def kl_penalized_reward(reward: torch.Tensor, log_prob: torch.Tensor, ref_log_prob: torch.Tensor,
+                        coef: float) -> torch.Tensor:
+    """r_t - β log(π(a_t|s_t) / π_ref(a_t|s_t)) [T, N]: RLHF PPO's per-token KL penalty (seeds eq. 1.29)."""
+    return reward - coef * (log_prob - ref_log_prob).detach()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,12 +7,15 @@ from typing import Any
 import torch
 
 
-def adam(params: list[torch.nn.Parameter] | list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
-    """Adam; the fused kernel where this torch has one for the device (same update, ~2x cheaper on CPU)."""
+def adam(params: list[torch.nn.Parameter] | list[dict[str, Any]], lr: float,
+         weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam (AdamW with decoupled `weight_decay` > 0); the fused kernel where this torch has one for
+    the device (same update, ~2x cheaper on CPU)."""
+    cls, kwargs = (torch.optim.AdamW, {"weight_decay": weight_decay}) if weight_decay > 0 else (torch.optim.Adam, {})
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return cls(params, lr=lr, fused=True, **kwargs)
     except (RuntimeError, TypeError):  # no fused Adam for this device / torch version
-        return torch.optim.Adam(params, lr=lr)
+        return cls(params, lr=lr, **kwargs)
 
 
 def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:

@@ -38,7 +38,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | None = None, **extra: Any):
+def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | None = None, tokenizer: Any = None,
+             evaluation: bool = False, **extra: Any):
+    """The training env, or with `evaluation` the evaluation env: no groups, and a text env's held-out split."""
     env = envs.make(
         cfg.id,
         num_envs=num_envs or cfg.num_envs,
@@ -48,6 +50,11 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
         max_episode_steps=cfg.max_episode_steps,
         compile=cfg.compile,
         discretize=cfg.discretize,
+        group_size=1 if evaluation else cfg.group_size,
+        tokenizer=tokenizer,
+        max_new_tokens=cfg.max_new_tokens,
+        split="eval" if evaluation else "train",
+        chat_template=cfg.chat_template,
         **cfg.kwargs,
         **extra,
     )
@@ -100,9 +107,12 @@ def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
                 if (source_dir / name).exists():
                     shutil.copyfile(source_dir / name, run_dir / name)
 
-    env = make_env(cfg.env, device, cfg.seed)
-    eval_env = make_env(cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes)
-    agent = agents.make(agent_cfg, env.spec, seed=cfg.seed)
+    lm = load_model(cfg, device)
+    tokenizer = lm.tokenizer if lm is not None else None
+    env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer)
+    eval_env = make_env(cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes, tokenizer=tokenizer,
+                        evaluation=True)
+    agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)
     start_step = payload["trainer"]["env_steps"] if payload else 0
     logger = Logger(run_dir, cfg.logger, cfg.train.total_steps, start_step=start_step)
     resolved = yaml.safe_dump(config, sort_keys=False)
@@ -126,12 +136,25 @@ def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
+def load_model(cfg: RunConfig, device: torch.device):
+    """The run's language model (text envs), or None."""
+    if cfg.model is None:
+        return None
+    from classic_rl.lm.model import load
+
+    return load(cfg.model, device, seed=cfg.seed)
+
+
 def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> dict[str, Any]:
     """mode=eval: load the checkpoint's agent and env, evaluate it (and record a video if asked)."""
     payload = ckpt.load(cfg.checkpoint)
     saved_cfg, agent_cfg = load_config(payload["config"])
-    eval_env = make_env(saved_cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes)
-    agent = agents.make(agent_cfg, eval_env.spec, seed=saved_cfg.seed)
+    lm = load_model(saved_cfg, device)
+    tokenizer = lm.tokenizer if lm is not None else None
+    eval_env = make_env(saved_cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes, tokenizer=tokenizer,
+                        evaluation=True)
+    train_spec = make_env(saved_cfg.env, device, saved_cfg.seed, tokenizer=tokenizer).spec  # the agent's shapes
+    agent = agents.make(agent_cfg, train_spec, seed=saved_cfg.seed, lm=lm)
     agent.load_state_dict({**payload["agent"], "buffer": None})
     returns, lengths = evaluate(agent, eval_env, cfg.eval.episodes, cfg.eval.seed)
     result = {

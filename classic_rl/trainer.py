@@ -81,10 +81,12 @@ class Trainer:
             while self.env_steps < cfg.total_steps and not self.stop_requested:
                 action = self.agent.act(self.obs)
                 next_obs, reward, terminated, truncated, info = self.env.step(action)
-                self.agent.observe(Transition(self.obs, action, reward, info["final_obs"], terminated, truncated))
+                active = info.get("active")  # lock-step envs: rows waiting for the round take no step
+                self.agent.observe(Transition(self.obs, action, reward, info["final_obs"], terminated, truncated,
+                                              active))
                 self.obs = next_obs
-                self.env_steps += n
-                self._track_episodes(reward, terminated | truncated, clock0)
+                self.env_steps += n if active is None else int(active.sum())
+                self._track_episodes(reward, terminated | truncated, clock0, active)
                 if self.agent.ready():
                     stats = self.agent.update()
 
@@ -136,9 +138,10 @@ class Trainer:
         self.train_cpu_seconds += time.process_time() - cpu0
         return time.perf_counter(), time.process_time()
 
-    def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor, clock0: float) -> None:
+    def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor, clock0: float,
+                        active: torch.Tensor | None = None) -> None:
         self.episode_return += reward
-        self.episode_length += 1
+        self.episode_length += 1 if active is None else active.long()
         if done.any():
             seconds = self.train_seconds + time.perf_counter() - clock0
             returns, lengths = self.episode_return[done].tolist(), self.episode_length[done].tolist()

@@ -7,6 +7,7 @@ from typing import Any
 from classic_rl.agents.base import Agent, Transition
 from classic_rl.agents.ddpg import DDPG, DDPGConfig
 from classic_rl.agents.dqn import DQN, DQNConfig
+from classic_rl.agents.grpo import GRPO, GRPOConfig
 from classic_rl.agents.a2c import A2C, A2CConfig
 from classic_rl.agents.ppo import PPO, PPOConfig
 from classic_rl.agents.reinforce import Reinforce, ReinforceConfig
@@ -20,6 +21,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "reinforce": (ReinforceConfig, Reinforce),
     "a2c": (A2CConfig, A2C),
     "ppo": (PPOConfig, PPO),
+    "grpo": (GRPOConfig, GRPO),
     "ddpg": (DDPGConfig, DDPG),
     "q_learning": (TabularConfig, TabularAgent),
     "sarsa": (TabularConfig, TabularAgent),
@@ -37,9 +39,15 @@ def make_config(data: dict[str, Any]) -> Any:
     return from_dict(config_cls, data, prefix="agent")
 
 
-def make(cfg: Any, spec: EnvSpec, seed: int = 0) -> Agent:
-    """Build the agent named by `cfg.name` for `spec`, failing early if it cannot handle the env."""
+def make(cfg: Any, spec: EnvSpec, seed: int = 0, lm: Any = None) -> Agent:
+    """Build the agent named by `cfg.name` for `spec`, failing early if it cannot handle the env.
+
+    `lm` (lm/model.py LanguageModel) is the policy's language model on text envs."""
     config_cls, agent_cls = AGENTS[cfg.name]
+    if spec.text is not None and not getattr(agent_cls, "accepts_lm", False):
+        lm_agents = [name for name, (_, a) in AGENTS.items() if getattr(a, "accepts_lm", False)]
+        raise UserError(f"agent={cfg.name} cannot train a language model on env={spec.id}; "
+                        f"agents that can: {', '.join(lm_agents)}")
     reason = config_cls.supports(spec)
     if reason is not None:
         fits = [name for name, (c, _) in AGENTS.items() if c.supports(spec) is None]
@@ -47,4 +55,6 @@ def make(cfg: Any, spec: EnvSpec, seed: int = 0) -> Agent:
             f"agent={cfg.name} cannot run on env={spec.id}: it {reason}; "
             f"agents that can: {', '.join(fits) if fits else 'none in this version'}"
         )
+    if getattr(agent_cls, "accepts_lm", False):
+        return agent_cls(cfg, spec, seed=seed, lm=lm)
     return agent_cls(cfg, spec, seed=seed)

@@ -20,6 +20,7 @@ class Transition:
     next_obs: torch.Tensor  # [N, *obs_shape] true next observation (info["final_obs"])
     terminated: torch.Tensor  # [N] bool: no bootstrap from next_obs
     truncated: torch.Tensor  # [N] bool: episode cut; bootstrap from next_obs
+    active: torch.Tensor | None = None  # [N] bool, lock-step envs: the row took a real step (info["active"])
 
 
 class Agent(Protocol):

@@ -3,6 +3,11 @@
 `objective=clip` maximises the clipped surrogate (seeds eq. 1.28), `objective=kl_penalty` the
 surrogate minus β KL(π_old || π) with β adapted after every update (seeds eq. 1.27; paper §4).
 Discrete (categorical) and continuous (diagonal Gaussian, clipped to the bounds) actions.
+
+Lock-step envs (a text env with a language model, or a classic env with env.group_size > 1): one
+round per rollout, minibatches of whole sequences, every mean over real tokens only; on a language
+model the critic is a value head on the LM, and `kl_reward_coef` β puts RLHF's per-token penalty
+r_t - β log(π/π_ref) into the reward before GAE over the tokens (seeds eq. 1.29).
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import torch
 
 from classic_rl.agents.base import Transition, linear_schedule
 from classic_rl.optim import adam, clip_grad_norm, set_lr
-from classic_rl.buffers.rollout import RolloutCollector
+from classic_rl.buffers.rollout import LockstepCollector, RolloutCollector
 from classic_rl.config import ConfigError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import (
-    adaptive_kl_beta, clipped_surrogate_loss, entropy_loss, kl_estimate, kl_penalty_loss, value_loss,
+    adaptive_kl_beta, aggregate_loss, clip_stats, clipped_surrogate, clipped_surrogate_loss, entropy_loss,
+    kl_estimate, kl_penalized_reward, kl_penalty_loss, value_loss,
 )
-from classic_rl.nets.policy import Activation, Actor, Critic, unsupported_spaces
+from classic_rl.nets.policy import Activation, Actor, ActorCritic, Critic, unsupported_spaces
 from classic_rl.returns import gae
 
 
@@ -55,6 +61,8 @@ class PPOConfig:
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions)
     normalize_obs: bool = False  # running mean/std of observations
     normalize_reward: bool = False  # divide rewards by the running std of the discounted return
+    kl_reward_coef: float = field(default=0.0, metadata=non_negative(
+        "β of the per-token KL penalty in the reward (language models; seeds eq. 1.29)"))
 
     def __post_init__(self) -> None:
         if any(h <= 0 for h in self.hidden_sizes):
@@ -65,14 +73,24 @@ class PPOConfig:
     @staticmethod
     def supports(spec: EnvSpec) -> str | None:
         """None if PPO can run on `spec`, else the reason it cannot."""
+        if spec.text is not None:
+            return None
         return unsupported_spaces(spec.observation_space, spec.action_space)
 
 
 class PPO:
     off_policy = False
+    accepts_lm = True
 
-    def __init__(self, cfg: PPOConfig, spec: EnvSpec, seed: int = 0) -> None:
+    def __init__(self, cfg: PPOConfig, spec: EnvSpec, seed: int = 0, lm: Any = None) -> None:
         self.cfg, self.spec, self.device = cfg, spec, spec.device
+        self.lockstep = spec.lockstep
+        self.beta = cfg.kl_beta
+        self.env_steps = 0
+        self.updates = 0
+        if self.lockstep:
+            self._init_lockstep(cfg, spec, seed, lm)
+            return
         if cfg.minibatches > cfg.rollout_steps * spec.num_envs:
             raise ConfigError(f"config key 'agent.minibatches' = {cfg.minibatches} exceeds the rollout's "
                               f"{cfg.rollout_steps * spec.num_envs} samples (rollout_steps x env.num_envs)")
@@ -87,20 +105,44 @@ class PPO:
         self.generator.manual_seed(seed + 1)
         self.rollout = RolloutCollector.for_spec(spec, cfg.rollout_steps, self.actor, self.critic, self.generator,
                                                  cfg.normalize_obs, cfg.normalize_reward, cfg.gamma)
-        self.beta = cfg.kl_beta
-        self.env_steps = 0
-        self.updates = 0
+
+    def _init_lockstep(self, cfg: PPOConfig, spec: EnvSpec, seed: int, lm: Any) -> None:
+        """Rounds of a lock-step env: the policy has act/evaluate (nets/policy.py, lm/policy.py)."""
+        if cfg.normalize_obs or cfg.normalize_reward:
+            raise ConfigError("config keys 'agent.normalize_obs' / 'agent.normalize_reward' are not supported on "
+                              f"lock-step env={spec.id}; set them to false")
+        torch.manual_seed(seed)
+        reference = cfg.kl_reward_coef > 0
+        if spec.text is not None:
+            from classic_rl.lm.policy import LMPolicy
+
+            if lm is None:
+                raise ConfigError(f"agent=ppo on env={spec.id} needs a language model: pass model=NAME")
+            self.policy = LMPolicy(lm, spec.text, lm.temperature, value_head=True, reference=reference)
+            value_params = list(self.policy.value_head.parameters())
+        else:
+            actor = Actor(spec.observation_space, spec.action_space, cfg.hidden_sizes, cfg.activation, cfg.log_std_init)
+            critic = Critic(spec.observation_space, cfg.hidden_sizes, cfg.activation)
+            self.policy = ActorCritic(actor, critic, reference=reference).to(self.device)
+            value_params = list(critic.parameters())
+        self.params = self.policy.trainable_parameters()
+        value_ids = {id(p) for p in value_params}
+        self.optimizer = adam([{"params": [p for p in self.params if id(p) not in value_ids]},
+                               {"params": value_params, "lr_scale": cfg.critic_lr_scale}], cfg.lr)
+        self.generator = torch.Generator(self.device)
+        self.generator.manual_seed(seed + 1)
+        self.collector = LockstepCollector.for_spec(spec, self.policy, self.generator)
 
     # ------------------------------------------------------------------ acting and storage
     def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
-        return self.rollout.act(obs, explore)
+        return (self.collector if self.lockstep else self.rollout).act(obs, explore)
 
     def observe(self, t: Transition) -> None:
-        self.env_steps += t.reward.shape[0]
-        self.rollout.observe(t)
+        self.env_steps += t.reward.shape[0] if t.active is None else int(t.active.sum())
+        (self.collector if self.lockstep else self.rollout).observe(t)
 
     def ready(self) -> bool:
-        return self.rollout.buffer.full
+        return self.collector.round_over if self.lockstep else self.rollout.buffer.full
 
     # ------------------------------------------------------------------ learning
     @property
@@ -120,6 +162,8 @@ class PPO:
     def update(self) -> dict[str, float]:
         c = self.cfg
         set_lr(self.optimizer, self.lr)
+        if self.lockstep:
+            return self._update_round()
         r = self.rollout.buffer.rollout()
         advantage, returns = gae(r.reward, r.value, r.next_value, r.terminated, r.done, c.gamma, c.gae_lambda)
         # flatten [T, N] -> [B = T * N]
@@ -186,8 +230,75 @@ class PPO:
         return {"loss": loss, "policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy,
                 "grad_norm": grad_norm, **stats}
 
+    # ------------------------------------------------------------------ lock-step rounds
+    def _update_round(self) -> dict[str, float]:
+        """PPO on one round [T, N]: GAE over its steps (tokens), minibatches of whole sequences."""
+        c = self.cfg
+        r = self.collector.rollout()
+        mask = r.active
+        reward = r.reward
+        if c.kl_reward_coef > 0:
+            ref_log_prob = self.policy.reference_log_prob(r.obs, r.action)
+            reward = kl_penalized_reward(reward, r.log_prob, ref_log_prob, c.kl_reward_coef) * mask
+        next_value = torch.cat([r.value[1:], torch.zeros_like(r.value[:1])])  # no bootstrap past a round
+        advantage, returns = gae(reward, r.value, next_value, r.terminated, r.done, c.gamma, c.gae_lambda)
+        if c.normalize_advantage:  # over the real steps of the whole round
+            real = advantage[mask]
+            advantage = (advantage - real.mean()) / (real.std() + 1e-8)
+        n = mask.shape[1]
+        stats: dict[str, torch.Tensor] = {}
+        stopped = False
+        for _ in range(c.epochs):
+            order = torch.randperm(n, generator=self.generator, device=self.device)
+            for rows in order.tensor_split(min(c.minibatches, n)):
+                step = self._round_step(r.obs[:, rows], r.action[:, rows], r.log_prob[:, rows], r.value[:, rows],
+                                        advantage[:, rows], returns[:, rows], mask[:, rows])
+                if step is None:
+                    stopped = True
+                    break
+                stats = step
+            if stopped:
+                break
+        out = {k: v.item() for k, v in stats.items()}
+        returns_per_sequence = (r.reward * mask).sum(0)
+        out.update(learning_rate=self.lr, clip_range=self.clip_range[0], early_stop=float(stopped),
+                   reward_mean=returns_per_sequence.mean().item(), sequence_length=mask.sum(0).float().mean().item())
+        if c.kl_reward_coef > 0:
+            out["kl_ref"] = ((r.log_prob - ref_log_prob) * mask).sum().item() / max(int(mask.sum()), 1)
+        self.collector.clear()
+        self.updates += 1
+        return out
+
+    def _round_step(self, obs, action, old_log_prob, old_value, advantage, returns, mask):
+        """One gradient step on the sequences of a minibatch, tokens [T, n]; None once KL > target_kl."""
+        c = self.cfg
+        log_prob, entropy, value = self.policy.evaluate(obs, action, entropy=True)
+        log_ratio = log_prob - old_log_prob
+        low, high = self.clip_range
+        stats = clip_stats(log_ratio, low, high, mask)
+        if c.target_kl is not None and stats["approx_kl"].item() > c.target_kl:
+            return None
+        policy_loss = aggregate_loss(clipped_surrogate(log_ratio, advantage, low, high), mask, "token_mean")
+        v_loss = value_loss(value, returns, old_value, c.clip_value, mask)
+        ent = entropy[mask].mean()
+        loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(ent)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
+        self.optimizer.step()
+        return {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": v_loss.detach(),
+                "entropy": ent.detach(), "grad_norm": grad_norm, **stats}
+
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        if self.lockstep:
+            return {
+                "policy": {k: v for k, v in self.policy.state_dict().items() if not k.startswith("reference.")},
+                "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "counters": (self.env_steps, self.updates, self.beta),
+                "collector": self.collector.state_dict(include_buffer),
+            }
         return {
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
@@ -198,6 +309,13 @@ class PPO:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.lockstep:
+            self.policy.load_state_dict(state["policy"], strict=False)  # the reference is rebuilt, never saved
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.generator.set_state(state["generator"])
+            self.env_steps, self.updates, self.beta = state["counters"]
+            self.collector.load_state_dict(state["collector"])
+            return
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         self.optimizer.load_state_dict(state["optimizer"])

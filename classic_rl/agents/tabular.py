@@ -171,7 +171,8 @@ class TabularAgent:
         self.generator.set_state(state["generator"])
         self.env_steps, self.q_mean = state["env_steps"], state["q_mean"]
         pending = state.get("pending")
-        self.pending = None if pending is None else Transition(**{k: v.to(self.device) for k, v in pending.items()})
+        self.pending = None if pending is None else Transition(
+            **{k: None if v is None else v.to(self.device) for k, v in pending.items()})
 
     def save_artifacts(self, run_dir: Path, env: Any) -> None:
         """policy.png: greedy action over the state values, for grid worlds (no-op elsewhere)."""

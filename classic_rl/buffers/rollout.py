@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import gymnasium as gym
 import torch
 
 from classic_rl.config import ConfigError
@@ -26,6 +27,7 @@ class Rollout(NamedTuple):
     log_prob: torch.Tensor  # [T, N] log π_old(a_t | s_t) at collection time
     value: torch.Tensor  # [T, N] V(s_t) at collection time (zeros without a critic)
     next_value: torch.Tensor  # [T, N] V(s_{t+1}) of the TRUE next observation (see RolloutBuffer.next_value)
+    active: torch.Tensor | None = None  # [T, N] bool: the row took a real step (lock-step envs); None: all did
 
     @property
     def done(self) -> torch.Tensor:
@@ -40,7 +42,7 @@ class RolloutBuffer:
     and on the last row (the observation the rollout stops on). Other entries are never read.
     """
 
-    FIELDS = ("obs", "action", "reward", "terminated", "truncated", "log_prob", "value", "final_value")
+    FIELDS = ("obs", "action", "reward", "terminated", "truncated", "log_prob", "value", "final_value", "active")
 
     def __init__(
         self,
@@ -66,6 +68,7 @@ class RolloutBuffer:
             "log_prob": make((), torch.float32),
             "value": make((), torch.float32),
             "final_value": make((), torch.float32),
+            "active": make((), torch.bool),
         }
         self.pos = 0  # next row to write
 
@@ -88,8 +91,10 @@ class RolloutBuffer:
         log_prob: torch.Tensor,
         value: torch.Tensor,
         final_value: torch.Tensor | None = None,
+        active: torch.Tensor | None = None,
     ) -> None:
-        """Write one vector step (each [N, ...]); final_value [N] where V(next_obs) was computed."""
+        """Write one vector step (each [N, ...]); final_value [N] where V(next_obs) was computed;
+        active [N] bool for lock-step envs (rows waiting for the round to end are False)."""
         if self.full:
             raise RuntimeError("rollout buffer is full; read it and clear() it before adding")
         row = self.pos
@@ -98,21 +103,23 @@ class RolloutBuffer:
             self.storage[name][row] = v
         if final_value is not None:
             self.storage["final_value"][row] = final_value
+        self.storage["active"][row] = True if active is None else active
         self.pos += 1
 
     def next_value(self) -> torch.Tensor:
         """V(s_{t+1}) [T, N]: V(s_{t+1}) of the next row, but V(final obs) at truncations and the last row."""
-        s = self.storage
+        s = {k: v[: self.pos] for k, v in self.storage.items()}
         shifted = torch.cat([s["value"][1:], s["final_value"][-1:]])  # next row's V(s_t): right unless done
         return torch.where(s["truncated"], s["final_value"], shifted)
 
-    def rollout(self) -> Rollout:
-        """The full rollout (views of the storage: read it before the next add)."""
-        if not self.full:
+    def rollout(self, partial: bool = False) -> Rollout:
+        """The full rollout, or with `partial` its first `pos` rows (a lock-step round that ended
+        early). Views of the storage: read it before the next add."""
+        if not self.full and not partial:
             raise RuntimeError(f"rollout has {self.pos} of {self.steps} rows")
-        s = self.storage
+        s = {k: v[: self.pos] for k, v in self.storage.items()}
         return Rollout(s["obs"], s["action"], s["reward"], s["terminated"], s["truncated"], s["log_prob"],
-                       s["value"], self.next_value())
+                       s["value"], self.next_value(), s["active"])
 
     def clear(self) -> None:
         self.pos = 0
@@ -229,3 +236,65 @@ class RolloutCollector:
             self.obs_norm.load_state_dict(state["obs_norm"])
         if self.reward_scaler is not None:
             self.reward_scaler.load_state_dict(state["reward_scaler"])
+
+
+class LockstepCollector:
+    """One lock-step round (envs/base.py) per rollout, acting with a policy that has the
+    `act` / `evaluate` interface (nets/policy.py ActorCritic, lm/policy.py LMPolicy).
+
+    The buffer holds `spec.max_episode_steps` rows, the longest round; `round_over` turns True once
+    every row's episode has ended, and the rollout is then the rows filled so far. Lock-step rounds
+    serve outcome-reward training (GRPO's groups, text completions): an episode's return is complete
+    when it ends, a truncated completion included, so no V(final obs) bootstrap is stored here.
+    """
+
+    def __init__(self, policy: torch.nn.Module, buffer: RolloutBuffer, generator: torch.Generator) -> None:
+        self.policy, self.buffer, self.generator = policy, buffer, generator
+        self.finished = torch.zeros(buffer.num_envs, dtype=torch.bool, device=buffer.device)
+        self._pending: tuple[torch.Tensor, ...] | None = None
+
+    @classmethod
+    def for_spec(cls, spec: EnvSpec, policy: torch.nn.Module, generator: torch.Generator) -> "LockstepCollector":
+        if not spec.lockstep:
+            raise ConfigError(f"env={spec.id} is not lock-step; set env.group_size > 1 (classic envs) or use a text env")
+        obs_shape, action_shape = tuple(spec.observation_space.shape), tuple(spec.action_space.shape)
+        obs_dtype = torch.float32 if isinstance(spec.observation_space, gym.spaces.Box) else torch.int64
+        action_dtype = torch.int64 if spec.discrete_actions else torch.float32
+        buffer = RolloutBuffer(spec.max_episode_steps, spec.num_envs, obs_shape, obs_dtype, action_shape,
+                               action_dtype, spec.device)
+        return cls(policy, buffer, generator)
+
+    @property
+    def round_over(self) -> bool:
+        return bool(self.finished.all()) or self.buffer.full
+
+    def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
+        env_action, action, log_prob, value = self.policy.act(obs, explore, self.generator)
+        self._pending = (obs, action, log_prob, value) if explore else None
+        return env_action
+
+    def observe(self, t: "Transition") -> None:
+        if self._pending is None:
+            raise RuntimeError("observe() needs the act(obs, explore=True) of the same step first")
+        obs, action, log_prob, value = self._pending
+        self._pending = None
+        active = t.active if t.active is not None else torch.ones_like(t.terminated)
+        self.buffer.add(obs, action, t.reward, t.terminated, t.truncated, log_prob, value, None, active)
+        self.finished |= (t.terminated | t.truncated) & active
+
+    def rollout(self) -> Rollout:
+        return self.buffer.rollout(partial=True)
+
+    def clear(self) -> None:
+        self.buffer.clear()
+        self.finished.zero_()
+
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        return {"buffer": self.buffer.state_dict() if include_buffer else None, "finished": self.finished.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("buffer") is not None:
+            self.buffer.load_state_dict(state["buffer"])
+            self.finished = state["finished"].to(self.buffer.device).clone()
+        else:
+            self.clear()

@@ -12,9 +12,12 @@ from classic_rl.envs.base import EnvSpec, VectorEnv
 from classic_rl.envs.classic import DYNAMICS
 from classic_rl.envs.discretize import DiscretizedVectorEnv
 from classic_rl.envs.gym import GymVectorEnv
+from classic_rl.envs.lockstep import LockstepVectorEnv
+from classic_rl.envs.text import TASKS, TextVectorEnv
 from classic_rl.envs.torch_env import TorchVectorEnv
 
-__all__ = ["DYNAMICS", "DiscretizedVectorEnv", "EnvSpec", "GymVectorEnv", "TorchVectorEnv", "VectorEnv", "make"]
+__all__ = ["DYNAMICS", "TASKS", "DiscretizedVectorEnv", "EnvSpec", "GymVectorEnv", "LockstepVectorEnv",
+           "TextVectorEnv", "TorchVectorEnv", "VectorEnv", "make"]
 
 
 def make(
@@ -26,15 +29,27 @@ def make(
     max_episode_steps: int | None = None,
     compile: bool = False,
     discretize: DiscretizeConfig | None = None,
+    group_size: int = 1,
+    tokenizer: Any = None,
+    max_new_tokens: int = 16,
+    split: str = "train",
+    chat_template: bool = True,
     **kwargs: Any,
 ) -> VectorEnv:
-    """The torch-native env for classic control (backend=None or "torch"), else the Gymnasium adapter.
+    """The torch-native env for classic control (backend=None or "torch"), else the Gymnasium adapter;
+    a text-generation env for the ids in `TASKS` (needs the LM's `tokenizer`).
 
-    `discretize` wraps it so that Box observations become Discrete state indices (envs/discretize.py).
+    `discretize` wraps it so that Box observations become Discrete state indices (envs/discretize.py);
+    `group_size` > 1 makes a classic env lock-step with groups sharing their start (envs/lockstep.py).
     """
+    if env_id in TASKS or env_id.startswith("text-"):
+        return TextVectorEnv(env_id, tokenizer, num_envs, device, seed, max_new_tokens, group_size, split,
+                             chat_template)
     env = _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, **kwargs)
     if discretize is not None:
         env = DiscretizedVectorEnv(env, discretize.bins, discretize.low, discretize.high)
+    if group_size > 1:
+        env = LockstepVectorEnv(env, group_size, seed)
     return env
 
 

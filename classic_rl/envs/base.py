@@ -14,6 +14,12 @@ Contract (Gymnasium's vector API, same-step auto-reset, everything a torch tenso
 
 As in Gymnasium, `terminated` and `truncated` can both be True (a terminal state reached on the
 time-limit step); every bootstrap mask uses `terminated` alone, so such a step is not bootstrapped.
+
+Lock-step envs (`spec.lockstep`: the text envs, and classic envs with `env.group_size` > 1) start all N
+episodes together and reset them together: a row whose episode ended waits, and `info["active"]` [N]
+bool says which rows took a real step (a row's last step is active; its waiting steps are not, with
+reward 0 and both flags False). Once every row has ended, the next `obs` starts a new round.
+`spec.group_size` G: rows g*G .. g*G+G-1 of a round start from the same state (GRPO's groups).
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ class EnvSpec:
     max_episode_steps: int | None
     reward_threshold: float | None
     device: torch.device
+    lockstep: bool = False  # episodes start and reset together; info["active"] masks waiting rows
+    group_size: int = 1  # G consecutive rows of a round share their start (lock-step envs)
+    text: Any = None  # TextSpec of a text-generation env (classic_rl/envs/text.py), else None
 
     @property
     def discrete_actions(self) -> bool:

@@ -9,6 +9,7 @@ needs neither, at the price of a policy that may put mass beyond the bounds (the
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -140,3 +141,41 @@ def unsupported_spaces(observation_space: gym.Space, action_space: gym.Space) ->
     if not isinstance(observation_space, (gym.spaces.Discrete, gym.spaces.Box)):
         return f"needs Discrete or Box observations, not {observation_space}"
     return None
+
+
+class ActorCritic(nn.Module):
+    """An Actor (and optional Critic) behind the policy interface of lock-step rollouts, the one an
+    LM policy (lm/policy.py) also has: `act` for one vector step, `evaluate` for a stored round
+    [T, n, ...] at once, `reference_log_prob` under a frozen copy of the starting actor (KL terms)."""
+
+    def __init__(self, actor: Actor, critic: Critic | None = None, reference: bool = False) -> None:
+        super().__init__()
+        self.actor, self.critic = actor, critic
+        self.reference = copy.deepcopy(actor).requires_grad_(False) if reference else None
+        self.has_reference = reference
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, explore: bool, generator: torch.Generator | None = None):
+        """-> (env action, stored action, log π(action) [N], V [N] (zeros without a critic))."""
+        dist = self.actor(obs)
+        action = dist.sample(generator) if explore else dist.mode()
+        value = self.critic(obs) if self.critic is not None else torch.zeros(obs.shape[0], device=obs.device)
+        return self.actor.env_action(action), action, dist.log_prob(action), value
+
+    def evaluate(self, obs: torch.Tensor, action: torch.Tensor, entropy: bool = True):
+        """obs [T, n, ...], action [T, n, ...] -> (log-prob [T, n], entropy [T, n] or None, V [T, n] or None)."""
+        T, n = action.shape[:2]
+        flat_obs = obs.flatten(0, 1)
+        dist = self.actor(flat_obs)
+        log_prob = dist.log_prob(action.flatten(0, 1)).reshape(T, n)
+        ent = dist.entropy().reshape(T, n) if entropy else None
+        value = self.critic(flat_obs).reshape(T, n) if self.critic is not None else None
+        return log_prob, ent, value
+
+    @torch.no_grad()
+    def reference_log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        T, n = action.shape[:2]
+        return self.reference(obs.flatten(0, 1)).log_prob(action.flatten(0, 1)).reshape(T, n)

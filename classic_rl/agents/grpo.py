@@ -1,0 +1,167 @@
+"""GRPO (Shao et al. 2024; seeds eq. 1.30-1.33): no critic; each sequence's advantage is its outcome
+reward standardised within its group of G rollouts from the same start, broadcast to its tokens.
+
+Works on any lock-step env (envs/base.py): a text env, where a group is G completions of one
+prompt and a token is an action, or a classic env with `env.group_size` G, where a group is G
+episodes from the same start state. One rollout = one round; the variants are named functions in
+losses.py: `group_advantages` (scale_rewards), `aggregate_loss` (loss_agg), `sequence_log_ratio`
+(importance_sampling=sequence, GSPO), `informative_groups` (dynamic sampling, DAPO), the k3 KL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from classic_rl.buffers.rollout import LockstepCollector
+from classic_rl.config import ConfigError, non_negative, positive
+from classic_rl.envs.base import EnvSpec
+from classic_rl.losses import (
+    aggregate_loss, clip_stats, clipped_surrogate, group_advantages, informative_groups, kl_estimate,
+    sequence_log_ratio,
+)
+from classic_rl.nets.policy import Activation, Actor, ActorCritic, unsupported_spaces
+from classic_rl.optim import adam, clip_grad_norm
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    name: Literal["grpo"] = "grpo"
+    lr: float = field(default=1e-5, metadata=positive("Adam learning rate"))
+    scale_rewards: Literal["group", "batch", "none"] = "group"  # none: Dr. GRPO
+    epsilon_low: float = field(default=0.2, metadata=positive("ratio clipped below at 1 - ε_low"))
+    epsilon_high: float = field(default=0.2, metadata=positive("ratio clipped above at 1 + ε_high (DAPO: 0.28)"))
+    loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum"] = "seq_mean_token_mean"
+    importance_sampling: Literal["token", "sequence"] = "token"  # sequence: GSPO
+    beta: float = field(default=0.0, metadata=non_negative("k3 KL-to-reference coefficient; 0: no reference"))
+    num_iterations: int = field(default=1, metadata=positive("passes (μ) over each round"))
+    minibatches: int = field(default=1, metadata=positive("gradient steps per pass, sequences split evenly"))
+    dynamic_sampling: bool = False  # drop groups whose rewards are all equal (DAPO)
+    max_grad_norm: float = field(default=1.0, metadata=positive("gradient clipping by global norm"))
+    ent_coef: float = field(default=0.0, metadata=non_negative("entropy-bonus coefficient"))
+    weight_decay: float = field(default=0.0, metadata=non_negative("AdamW weight decay"))
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # classic envs: the MLP policy
+    activation: Activation = "tanh"
+
+    def __post_init__(self) -> None:
+        if self.epsilon_low >= 1:
+            raise ConfigError(f"config key 'epsilon_low' = {self.epsilon_low} is out of range; allowed: (0, 1)")
+
+    @staticmethod
+    def supports(spec: EnvSpec) -> str | None:
+        if not spec.lockstep or spec.group_size < 2:
+            return ("needs groups of rollouts from the same start: set env.group_size >= 2 "
+                    "(e.g. env.group_size=8 env.num_envs=64)")
+        if spec.text is not None:
+            return None
+        return unsupported_spaces(spec.observation_space, spec.action_space)
+
+
+class GRPO:
+    off_policy = False
+    accepts_lm = True
+
+    def __init__(self, cfg: GRPOConfig, spec: EnvSpec, seed: int = 0, lm: Any = None) -> None:
+        self.cfg, self.spec, self.device = cfg, spec, spec.device
+        self.group_size = spec.group_size
+        torch.manual_seed(seed)
+        if spec.text is not None:
+            from classic_rl.lm.policy import LMPolicy
+
+            if lm is None:
+                raise ConfigError(f"agent=grpo on env={spec.id} needs a language model: pass model=NAME")
+            self.policy = LMPolicy(lm, spec.text, lm.temperature, value_head=False, reference=cfg.beta > 0)
+        else:
+            actor = Actor(spec.observation_space, spec.action_space, cfg.hidden_sizes, cfg.activation)
+            self.policy = ActorCritic(actor, None, reference=cfg.beta > 0).to(self.device)
+        self.params = self.policy.trainable_parameters()
+        self.optimizer = adam([{"params": self.params}], cfg.lr, weight_decay=cfg.weight_decay)
+        self.generator = torch.Generator(self.device)
+        self.generator.manual_seed(seed + 1)
+        self.collector = LockstepCollector.for_spec(spec, self.policy, self.generator)
+        self.env_steps = 0
+        self.updates = 0
+
+    # ------------------------------------------------------------------ acting and storage
+    def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
+        return self.collector.act(obs, explore)
+
+    def observe(self, t: Any) -> None:
+        self.env_steps += int(t.active.sum()) if t.active is not None else t.reward.shape[0]
+        self.collector.observe(t)
+
+    def ready(self) -> bool:
+        return self.collector.round_over
+
+    # ------------------------------------------------------------------ learning
+    def update(self) -> dict[str, float]:
+        c = self.cfg
+        r = self.collector.rollout()
+        mask = r.active  # [T, N] real tokens / steps
+        returns = (r.reward * mask).sum(0)  # [N] each sequence's outcome
+        advantage = group_advantages(returns, self.group_size, c.scale_rewards)  # [N] (eq. 1.33)
+        rows = torch.arange(returns.shape[0], device=self.device)
+        if c.dynamic_sampling:
+            rows = rows[informative_groups(returns, self.group_size)]
+        out = {"reward_mean": returns.mean().item(), "reward_std": returns.std().item(),
+               "sequence_length": mask.sum(0).float().mean().item(), "groups_kept": rows.numel() / self.group_size}
+        if rows.numel() == 0:  # every group had equal rewards: no gradient this round
+            self.collector.clear()
+            return out
+        obs, action, old_log_prob = r.obs[:, rows], r.action[:, rows], r.log_prob[:, rows]
+        mask, advantage = mask[:, rows], advantage[rows]
+        ref_log_prob = self.policy.reference_log_prob(obs, action) if c.beta > 0 else None
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(c.num_iterations):
+            order = torch.randperm(rows.numel(), generator=self.generator, device=self.device)
+            for part in order.tensor_split(min(c.minibatches, rows.numel())):
+                stats = self._gradient_step(obs[:, part], action[:, part], old_log_prob[:, part], advantage[part],
+                                            mask[:, part], None if ref_log_prob is None else ref_log_prob[:, part])
+        out.update({k: v.item() for k, v in stats.items()})
+        self.collector.clear()
+        self.updates += 1
+        return out
+
+    def _gradient_step(self, obs, action, old_log_prob, advantage, mask, ref_log_prob) -> dict[str, torch.Tensor]:
+        """One step on the sequences of a minibatch: tokens [T, n], advantages [n]."""
+        c = self.cfg
+        log_prob, entropy, _ = self.policy.evaluate(obs, action, entropy=c.ent_coef > 0)
+        log_ratio = log_prob - old_log_prob
+        if c.importance_sampling == "sequence":
+            log_ratio = sequence_log_ratio(log_ratio, mask)
+        per_token = clipped_surrogate(log_ratio, advantage.expand_as(log_ratio), c.epsilon_low, c.epsilon_high)
+        stats = clip_stats(log_ratio, c.epsilon_low, c.epsilon_high, mask)
+        if ref_log_prob is not None:
+            kl = kl_estimate(ref_log_prob - log_prob)  # k3 of KL(π || π_ref), a ~ π (seeds eq. 1.32)
+            per_token = per_token + c.beta * kl
+            stats["kl_ref"] = kl.detach()[mask].mean()
+        if entropy is not None:
+            per_token = per_token - c.ent_coef * entropy
+            stats["entropy"] = entropy.detach()[mask].mean()
+        loss = aggregate_loss(per_token, mask, c.loss_agg)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        stats["grad_norm"] = clip_grad_norm(self.params, c.max_grad_norm)
+        self.optimizer.step()
+        stats["loss"] = loss.detach()
+        return stats
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
+        return {
+            "policy": {k: v for k, v in self.policy.state_dict().items() if not k.startswith("reference.")},
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "counters": (self.env_steps, self.updates),
+            "collector": self.collector.state_dict(include_buffer),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"], strict=False)  # the reference is rebuilt, never saved
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.env_steps, self.updates = state["counters"]
+        self.collector.load_state_dict(state["collector"])

@@ -1,0 +1,213 @@
+"""Text generation as a batched, lock-step environment: the observation is the token context, the
+action is the next token, the reward comes at the end of the completion from the task.
+
+    obs      [N, W] int64, W = prompt_width + max_new_tokens: the prompt left-padded to prompt_width,
+             then the tokens generated so far, then pad. Column prompt_width + t holds the t-th action.
+    action   [N] int64 token id
+    episode  ends at EOS (terminated) or after max_new_tokens tokens (truncated); the reward,
+             task.reward(prompt, completion text), is paid on that last step.
+
+Lock-step (envs/base.py): a round gives every row a prompt, rows g*G .. g*G+G-1 share one
+(`group_size` G, GRPO's groups); finished rows wait (`info["active"]` False) until all are done,
+then the next round starts. That is what batched generation with a KV cache needs, and it keeps
+one rollout row = one completion. The `eval` split holds prompts the `train` split never shows,
+one per row in a fixed order, so `eval.episodes` = the split's size scores the whole held-out set.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from classic_rl.config import UserError
+from classic_rl.envs.base import EnvSpec
+
+
+class Task(Protocol):
+    """A prompt set with a train/eval split and an outcome reward."""
+
+    def prompts(self, split: str) -> list[str]: ...
+
+    def reward(self, prompt: str, completion: str) -> float: ...
+
+
+_INTEGER = re.compile(r"-?\d+")
+
+
+class ArithTask:
+    """'What is a + b?' with single digits a, b; reward 1 when the completion's last integer is a + b.
+
+    The 100 (a, b) pairs are split once, by a fixed shuffle, into 75 for training and 25 held out.
+    """
+
+    held_out = 25
+
+    def __init__(self) -> None:
+        pairs = [(a, b) for a in range(10) for b in range(10)]
+        random.Random(1234).shuffle(pairs)
+        self.split = {"eval": pairs[: self.held_out], "train": pairs[self.held_out:]}
+        self.answer = {self.question(a, b): a + b for a, b in pairs}
+
+    @staticmethod
+    def question(a: int, b: int) -> str:
+        return f"What is {a} + {b}?"
+
+    def prompts(self, split: str) -> list[str]:
+        return [self.question(a, b) for a, b in self.split[split]]
+
+    def reward(self, prompt: str, completion: str) -> float:
+        numbers = _INTEGER.findall(completion)
+        return float(bool(numbers) and int(numbers[-1]) == self.answer[prompt])
+
+
+class ConciseArithTask(ArithTask):
+    """text-arith-concise, a format constraint: the completion must be the sum and nothing else
+    (surrounding whitespace and a final period allowed); reward 1 only then."""
+
+    def reward(self, prompt: str, completion: str) -> float:
+        return float(completion.strip().rstrip(".") == str(self.answer[prompt]))
+
+
+class DigitsTask:
+    """text-digits, a toy reward for tests and smoke runs: the fraction of the completion's
+    characters that are digits (0 for an empty completion). No held-out generalisation to speak of."""
+
+    def prompts(self, split: str) -> list[str]:
+        return [f"Write some digits ({i}):" for i in range(8 if split == "train" else 4)]
+
+    def reward(self, prompt: str, completion: str) -> float:
+        return sum(c.isdigit() for c in completion) / len(completion) if completion else 0.0
+
+
+TASKS: dict[str, type] = {"text-arith": ArithTask, "text-arith-concise": ConciseArithTask, "text-digits": DigitsTask}
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """What an LM policy needs to read a text env's observations."""
+
+    prompt_width: int
+    max_new_tokens: int
+    pad_id: int
+    eos_id: int
+    vocab_size: int
+
+
+class TextVectorEnv:
+    def __init__(
+        self,
+        task_id: str,
+        tokenizer: Any,
+        num_envs: int = 1,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        max_new_tokens: int = 16,
+        group_size: int = 1,
+        split: str = "train",
+        chat_template: bool = True,
+    ) -> None:
+        if task_id not in TASKS:
+            raise UserError(f"unknown text env {task_id!r}; available: {', '.join(TASKS)}")
+        if tokenizer is None:
+            raise UserError(f"env={task_id} needs a language model for its tokenizer; pass model=NAME "
+                            "(e.g. model=smollm2-135m or model=tiny)")
+        if num_envs % group_size:
+            raise UserError(f"env.num_envs = {num_envs} is not a multiple of env.group_size = {group_size}")
+        self.task, self.tokenizer = TASKS[task_id](), tokenizer
+        self.num_envs, self.device = num_envs, torch.device(device)
+        self.max_new_tokens, self.group_size, self.split = max_new_tokens, group_size, split
+        self.prompts = self.task.prompts(split)
+        self.eos_id = tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+        encoded = [self._encode(p, chat_template) for p in self.prompts]
+        self.prompt_width = max(len(ids) for ids in encoded)
+        table = torch.full((len(encoded), self.prompt_width), self.pad_id, dtype=torch.int64)
+        for i, ids in enumerate(encoded):  # left padding: every prompt ends at column prompt_width - 1
+            table[i, self.prompt_width - len(ids):] = torch.tensor(ids)
+        self.prompt_tokens = table.to(self.device)  # [num_prompts, prompt_width]
+        width = self.prompt_width + max_new_tokens
+        vocab = len(tokenizer)
+        self.single_observation_space = gym.spaces.MultiDiscrete(np.full(width, vocab, dtype=np.int64))
+        self.single_action_space = gym.spaces.Discrete(vocab)
+        self.text = TextSpec(self.prompt_width, max_new_tokens, self.pad_id, self.eos_id, vocab)
+        self.spec = EnvSpec(
+            id=task_id, num_envs=num_envs, observation_space=self.single_observation_space,
+            action_space=self.single_action_space, max_episode_steps=max_new_tokens, reward_threshold=None,
+            device=self.device, lockstep=True, group_size=group_size, text=self.text,
+        )
+        self.generator = torch.Generator()
+        self.generator.manual_seed(seed)
+        self.obs = torch.full((num_envs, width), self.pad_id, dtype=torch.int64, device=self.device)
+        self.prompt_index = torch.zeros(num_envs, dtype=torch.int64)
+        self.active = torch.ones(num_envs, dtype=torch.bool, device=self.device)
+        self.t = 0  # tokens generated in this round
+
+    def _encode(self, prompt: str, chat_template: bool) -> list[int]:
+        if chat_template and getattr(self.tokenizer, "chat_template", None):
+            ids = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                                     add_generation_prompt=True, tokenize=True)
+            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+            return list(ids)
+        return self.tokenizer(prompt)["input_ids"]
+
+    # ------------------------------------------------------------------ the vector-env contract
+    def _start_round(self) -> torch.Tensor:
+        if self.split == "eval":  # the whole held-out set in order, every round the same
+            index = torch.arange(self.num_envs) % len(self.prompts)
+        else:
+            groups = self.num_envs // self.group_size
+            index = torch.randint(0, len(self.prompts), (groups,), generator=self.generator)
+            index = index.repeat_interleave(self.group_size)
+        self.prompt_index = index
+        self.obs.fill_(self.pad_id)
+        self.obs[:, : self.prompt_width] = self.prompt_tokens[index.to(self.device)]
+        self.active.fill_(True)
+        self.t = 0
+        return self.obs.clone()
+
+    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        return self._start_round(), {}
+
+    def step(self, actions: torch.Tensor):
+        actions = torch.as_tensor(actions, device=self.device).long().reshape(self.num_envs)
+        active = self.active.clone()
+        column = self.prompt_width + self.t
+        self.obs[:, column] = torch.where(active, actions, torch.full_like(actions, self.pad_id))
+        self.t += 1
+        terminated = active & (actions == self.eos_id)
+        truncated = active & ~terminated & (self.t >= self.max_new_tokens)
+        done = terminated | truncated
+        reward = torch.zeros(self.num_envs, device=self.device)
+        for row in done.nonzero().flatten().tolist():
+            reward[row] = self.task.reward(self.prompts[self.prompt_index[row]], self.completion(row))
+        self.active &= ~done
+        final_obs = self.obs.clone()
+        obs = self._start_round() if not self.active.any() else final_obs
+        return obs, reward, terminated, truncated, {"final_obs": final_obs, "active": active}
+
+    def completion(self, row: int) -> str:
+        """The text generated so far in `row` (EOS and pad dropped)."""
+        tokens = self.obs[row, self.prompt_width: self.prompt_width + self.t]
+        tokens = tokens[(tokens != self.eos_id) & (tokens != self.pad_id)]
+        return self.tokenizer.decode(tokens.tolist(), skip_special_tokens=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "obs": self.obs.clone(), "active": self.active.clone(),
+                "prompt_index": self.prompt_index.clone(), "t": self.t}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.obs = state["obs"].to(self.device).clone()
+        self.active = state["active"].to(self.device).clone()
+        self.prompt_index, self.t = state["prompt_index"].clone(), int(state["t"])
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,160 @@
+"""A causal LM as the policy of a text env: π(next token | context), with a KV cache for acting and
+one forward pass for the log-probs of every token of stored completions.
+
+Observation layout: envs/text.py (left-padded prompt in columns [0, P), the t-th action in column
+P + t). Positions count real tokens only (`position_ids` = cumsum(attention mask) - 1), so a
+left-padded prompt sees the positions it would see alone.
+
+Acting (`act_step`): the first call of a round encodes the prompts once and keeps the KV cache;
+each later call feeds only the token chosen last (the context grows by one column a step). If the
+observation is not the cached context plus one token (an evaluation ran in between, or a resume),
+the cache is rebuilt from the whole context. Training (`evaluate`): prompt + the round's actions
+[n, P + T] in one forward; logits at column P - 1 + t score action t; only the last T + 1 columns'
+logits are computed (`logits_to_keep`). An optional value head (a linear layer on the last hidden
+state, zero-initialised) gives V(context) for PPO.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from torch import nn
+
+from classic_rl.envs.text import TextSpec
+from classic_rl.lm.model import LanguageModel
+from classic_rl.nets.policy import Categorical
+
+
+def _hidden_size(model: nn.Module) -> int:
+    config = model.config
+    return getattr(config, "hidden_size", None) or config.n_embd
+
+
+class LMPolicy(nn.Module):
+    def __init__(self, lm: LanguageModel, text: TextSpec, temperature: float = 1.0, value_head: bool = False,
+                 reference: bool = False) -> None:
+        super().__init__()
+        self.model, self.lora, self.text, self.temperature = lm.model, lm.lora, text, temperature
+        self.value_head = nn.Linear(_hidden_size(lm.model), 1) if value_head else None
+        if self.value_head is not None:
+            nn.init.zeros_(self.value_head.weight)
+            nn.init.zeros_(self.value_head.bias)
+        # KL terms need π_ref: with LoRA the base model (adapters off), else a frozen copy of the start
+        self.reference = None
+        if reference and not self.lora:
+            self.reference = copy.deepcopy(lm.model).requires_grad_(False).eval()
+        self.has_reference = reference
+        # the token that may never be sampled: pad, when it is not EOS
+        self._banned = text.pad_id if text.pad_id != text.eos_id else None
+        base = lm.model.get_base_model() if hasattr(lm.model, "get_base_model") else lm.model
+        # transformers 5 renamed past_key_values to cache; take whichever this version's forward has
+        self._cache_kw = "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
+        self._cache: Any = None
+        self._context: torch.Tensor | None = None  # the observation the cache holds (columns < P + t)
+        self._t = 0
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        return params + ([] if self.value_head is None else list(self.value_head.parameters()))
+
+    def _logits(self, logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float() / self.temperature
+        if self._banned is not None:
+            logits[..., self._banned] = float("-inf")
+        return logits
+
+    # ------------------------------------------------------------------ acting with a KV cache
+    def _forward(self, tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any = None,
+                 keep: int = 1, hidden: bool = False, model: nn.Module | None = None):
+        return (model or self.model)(input_ids=tokens, attention_mask=mask.long(), position_ids=positions,
+                                     use_cache=cache is not None, logits_to_keep=keep, output_hidden_states=hidden,
+                                     **({self._cache_kw: cache} if cache is not None else {}))
+
+    @torch.no_grad()
+    def act_step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Next-token logits [N, V] (temperature applied) and V(context) [N] or None, for obs [N, W]."""
+        P, pad, t = self.text.prompt_width, self.text.pad_id, self._t
+        hidden = self.value_head is not None
+        # the cache holds columns [0, P + t) of the last observation; this one should add column P + t
+        continues = (self._cache is not None and self._context.shape == obs.shape and P + t < obs.shape[1]
+                     and torch.equal(obs[:, : P + t], self._context[:, : P + t])
+                     and bool((obs[:, P + t + 1:] == pad).all()))
+        if continues:
+            token = obs[:, P + t: P + t + 1]
+            self._mask = torch.cat([self._mask, torch.ones_like(token, dtype=torch.bool)], dim=1)
+            self._positions = self._positions + 1
+            out = self._forward(token, self._mask, self._positions[:, None], self._cache, hidden=hidden)
+            t += 1
+        else:  # a new round (or an unknown context): encode the whole context once
+            from transformers import DynamicCache
+
+            filled = (obs[:, P:] != pad).any(0).nonzero()  # generated columns holding a token
+            t = int(filled.max()) + 1 if filled.numel() else 0
+            context = obs[:, : P + t]
+            self._mask = torch.cat([context[:, :P] != pad, torch.ones_like(context[:, P:], dtype=torch.bool)], 1)
+            positions = (self._mask.long().cumsum(-1) - 1).clamp(min=0)
+            self._positions = positions[:, -1]
+            self._cache = DynamicCache()
+            out = self._forward(context, self._mask, positions, self._cache, hidden=hidden)
+        self._context, self._t = obs.clone(), t
+        value = None
+        if hidden:
+            value = self.value_head(out.hidden_states[-1][:, -1].float()).squeeze(-1)
+        return self._logits(out.logits[:, -1]), value
+
+    def reset_cache(self) -> None:
+        self._cache, self._context, self._t = None, None, 0
+
+    def act(self, obs: torch.Tensor, explore: bool, generator: torch.Generator | None = None):
+        """-> (action [N], log π(action) [N], V [N] or zeros): sampled, or greedy when explore=False."""
+        logits, value = self.act_step(obs)
+        dist = Categorical(logits)
+        action = dist.sample(generator) if explore else dist.mode()
+        if value is None:
+            value = torch.zeros(obs.shape[0], device=obs.device)
+        return action, action, dist.log_prob(action), value
+
+    # ------------------------------------------------------------------ one pass over stored rounds
+    def _sequences(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """obs [T, n, W], action [T, n] -> tokens [n, P + T], attention mask, position ids."""
+        P = self.text.prompt_width
+        tokens = torch.cat([obs[0, :, :P], action.T.long()], dim=1)
+        mask = torch.cat([obs[0, :, :P] != self.text.pad_id, torch.ones_like(action.T, dtype=torch.bool)], dim=1)
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        return tokens, mask, positions
+
+    def evaluate(self, obs: torch.Tensor, action: torch.Tensor, entropy: bool = True):
+        """-> (log π(a_t | context_t) [T, n], entropy [T, n] or None, V(context_t) [T, n] or None)."""
+        T = action.shape[0]
+        tokens, mask, positions = self._sequences(obs, action)
+        hidden = self.value_head is not None
+        out = self._forward(tokens, mask, positions, keep=T + 1, hidden=hidden)
+        logits = self._logits(out.logits[:, :-1])  # [n, T, V]: column P - 1 + t scores action t
+        log_probs = torch.log_softmax(logits, dim=-1)
+        log_prob = log_probs.gather(-1, action.T.long().unsqueeze(-1)).squeeze(-1).T  # [T, n]
+        ent = None
+        if entropy:
+            probs = log_probs.exp()
+            ent = -(probs * log_probs.nan_to_num(neginf=0.0)).sum(-1).T
+        value = None
+        if hidden:
+            value = self.value_head(out.hidden_states[-1][:, -T - 1: -1].float()).squeeze(-1).T  # [T, n]
+        return log_prob, ent, value
+
+    @torch.no_grad()
+    def reference_log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log π_ref(a_t | context_t) [T, n] under the reference model."""
+        T = action.shape[0]
+        tokens, mask, positions = self._sequences(obs, action)
+        if self.lora:
+            context, model = self.model.disable_adapter(), self.model
+        else:
+            context, model = nullcontext(), self.reference
+        with context:
+            out = self._forward(tokens, mask, positions, keep=T + 1, model=model)
+        log_probs = torch.log_softmax(self._logits(out.logits[:, :-1]), dim=-1)
+        return log_probs.gather(-1, action.T.long().unsqueeze(-1)).squeeze(-1).T
