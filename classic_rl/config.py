@@ -207,6 +207,7 @@ class EvalConfig:
     every_steps: int = field(default=5_000, metadata=non_negative("0: evaluate only at the end"))
     episodes: int = field(default=10, metadata=positive())
     early_stop: bool = False  # stop training once evaluation reaches the env's reward threshold
+    at_start: bool = False  # also evaluate before the first env step (the "before" of a fine-tuning run)
     video: bool = False  # record an mp4 of the first evaluation episode (mode=eval)
     seed: int = 1_000_003  # evaluation envs are re-seeded with this every time: comparable evaluations
 

@@ -161,24 +161,34 @@ def sequence_log_ratio(log_ratio: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     return per_sequence.expand_as(log_ratio)
 
 
-def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "token_mean") -> torch.Tensor:
+def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "token_mean",
+                   denominator: torch.Tensor | float | None = None) -> torch.Tensor:
     """Reduce a per-token loss [T, N] over the real tokens (mask [T, N] bool) to a scalar:
     token_mean            Σ_i Σ_t l / Σ_i |y_i|         every token weighs the same (DAPO)
     seq_mean_token_mean   (1/N) Σ_i (1/|y_i|) Σ_t l     every sequence weighs the same (GRPO)
     seq_mean_token_sum    (1/N) Σ_i Σ_t l               no length normalisation (Dr. GRPO)
-    Sequences without a real token are left out of the sequence means."""
+    Sequences without a real token are left out of the sequence means. `denominator`: that of a
+    larger batch (`aggregate_denominator`), so that the losses of its parts add up to the batch's."""
     m = mask.to(per_token.dtype)
     total = per_token * m
+    if denominator is None:
+        denominator = aggregate_denominator(mask, mode)
     if mode == "token_mean":
-        return total.sum() / m.sum().clamp(min=1.0)
-    lengths = m.sum(0)  # [N]
-    present = lengths > 0
-    per_sequence = total.sum(0)
+        return total.sum() / denominator
+    per_sequence = total.sum(0)  # [N]
     if mode == "seq_mean_token_mean":
-        per_sequence = per_sequence / lengths.clamp(min=1.0)
+        per_sequence = per_sequence / m.sum(0).clamp(min=1.0)
     elif mode != "seq_mean_token_sum":
         raise ValueError(f"mode={mode!r}; expected token_mean, seq_mean_token_mean or seq_mean_token_sum")
-    return per_sequence[present].sum() / present.sum().clamp(min=1)
+    return per_sequence.sum() / denominator  # a sequence without tokens adds 0
+
+
+def aggregate_denominator(mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """What `aggregate_loss` divides by: the number of real tokens (token_mean) or of sequences
+    holding one (the sequence means), at least 1."""
+    if mode == "token_mean":
+        return mask.sum().clamp(min=1).to(torch.float32)
+    return (mask.sum(0) > 0).sum().clamp(min=1).to(torch.float32)
 
 
 def kl_penalized_reward(reward: torch.Tensor, log_prob: torch.Tensor, ref_log_prob: torch.Tensor,

@@ -129,6 +129,9 @@ def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         if hasattr(agent, "save_artifacts"):  # optional agent hook: pictures of what it learned (policy.png)
             agent.save_artifacts(run_dir, env)
+        if getattr(eval_env, "last_samples", None):  # text envs: the last evaluation's completions
+            with (run_dir / "eval_samples.jsonl").open("w") as f:
+                f.writelines(json.dumps(sample) + "\n" for sample in eval_env.last_samples)
     finally:
         logger.close()
         env.close()

@@ -32,6 +32,15 @@ from classic_rl.evaluate import evaluate
 from classic_rl.logger import Logger
 
 
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
 class Trainer:
     def __init__(
         self,
@@ -77,6 +86,9 @@ class Trainer:
         wall0, clock0, cpu0 = time.perf_counter(), time.perf_counter(), time.process_time()
         sps_steps, sps_clock = self.env_steps, clock0
         early_stopped = False
+        if self.eval_cfg.at_start and not self.evaluations:
+            self._evaluate()
+            clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
         try:
             while self.env_steps < cfg.total_steps and not self.stop_requested:
                 action = self.agent.act(self.obs)
@@ -190,6 +202,8 @@ class Trainer:
             "solved_at_seconds": round(self.solved["seconds"], 3) if self.solved else None,
             "solved_at_cpu_seconds": round(self.solved["cpu_seconds"], 3) if self.solved else None,
             "interrupted": interrupted,
+            "updates": getattr(self.agent, "updates", None),
+            "peak_memory_mb": round(peak_memory_mb(), 1),
             "evaluations": self.evaluations,
         }
 

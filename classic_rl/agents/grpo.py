@@ -11,7 +11,7 @@ losses.py: `group_advantages` (scale_rewards), `aggregate_loss` (loss_agg), `seq
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import torch
 
@@ -19,7 +19,7 @@ from classic_rl.buffers.rollout import LockstepCollector
 from classic_rl.config import ConfigError, non_negative, positive
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import (
-    aggregate_loss, clip_stats, clipped_surrogate, group_advantages, informative_groups, kl_estimate,
+    aggregate_denominator, aggregate_loss, clip_stats, clipped_surrogate, group_advantages, informative_groups, kl_estimate,
     sequence_log_ratio,
 )
 from classic_rl.nets.policy import Activation, Actor, ActorCritic, unsupported_spaces
@@ -38,6 +38,8 @@ class GRPOConfig:
     beta: float = field(default=0.0, metadata=non_negative("k3 KL-to-reference coefficient; 0: no reference"))
     num_iterations: int = field(default=1, metadata=positive("passes (μ) over each round"))
     minibatches: int = field(default=1, metadata=positive("gradient steps per pass, sequences split evenly"))
+    # forward/backward this many sequences at a time, gradients summed into the same step: less memory
+    micro_batch_size: Optional[int] = field(default=None, metadata=positive("sequences per forward (null: all)"))
     dynamic_sampling: bool = False  # drop groups whose rewards are all equal (DAPO)
     max_grad_norm: float = field(default=1.0, metadata=positive("gradient clipping by global norm"))
     ent_coef: float = field(default=0.0, metadata=non_negative("entropy-bonus coefficient"))
@@ -117,6 +119,7 @@ class GRPO:
         for _ in range(c.num_iterations):
             order = torch.randperm(rows.numel(), generator=self.generator, device=self.device)
             for part in order.tensor_split(min(c.minibatches, rows.numel())):
+                part = part.sort().values  # a group's rows side by side: micro-batches share their prompt
                 stats = self._gradient_step(obs[:, part], action[:, part], old_log_prob[:, part], advantage[part],
                                             mask[:, part], None if ref_log_prob is None else ref_log_prob[:, part])
         out.update({k: v.item() for k, v in stats.items()})
@@ -125,7 +128,27 @@ class GRPO:
         return out
 
     def _gradient_step(self, obs, action, old_log_prob, advantage, mask, ref_log_prob) -> dict[str, torch.Tensor]:
-        """One step on the sequences of a minibatch: tokens [T, n], advantages [n]."""
+        """One step on the sequences of a minibatch: tokens [T, n], advantages [n]; computed in
+        micro-batches of sequences whose losses share the minibatch's denominator, so they sum to it."""
+        c = self.cfg
+        n = action.shape[1]
+        denominator = aggregate_denominator(mask, c.loss_agg)
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: dict[str, torch.Tensor] = {}
+        for part in torch.arange(n, device=self.device).split(c.micro_batch_size or n):
+            loss, stats = self._loss(obs[:, part], action[:, part], old_log_prob[:, part], advantage[part],
+                                     mask[:, part], None if ref_log_prob is None else ref_log_prob[:, part], denominator)
+            loss.backward()
+            share = mask[:, part].sum() / mask.sum().clamp(min=1)  # token-weighted means of the stats
+            for k, v in {"loss": loss.detach(), **stats}.items():
+                sums[k] = sums.get(k, 0.0) + (v if k == "loss" else v * share)
+        sums["grad_norm"] = clip_grad_norm(self.params, c.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)  # no gradients held while generating
+        return sums
+
+    def _loss(self, obs, action, old_log_prob, advantage, mask, ref_log_prob, denominator):
+        """The GRPO objective of sequences [T, n] (negated, to minimise) and its stats."""
         c = self.cfg
         log_prob, entropy, _ = self.policy.evaluate(obs, action, entropy=c.ent_coef > 0)
         log_ratio = log_prob - old_log_prob
@@ -140,13 +163,7 @@ class GRPO:
         if entropy is not None:
             per_token = per_token - c.ent_coef * entropy
             stats["entropy"] = entropy.detach()[mask].mean()
-        loss = aggregate_loss(per_token, mask, c.loss_agg)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        stats["grad_norm"] = clip_grad_norm(self.params, c.max_grad_norm)
-        self.optimizer.step()
-        stats["loss"] = loss.detach()
-        return stats
+        return aggregate_loss(per_token, mask, c.loss_agg, denominator), stats
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:

@@ -147,6 +147,8 @@ class TextVectorEnv:
         self.prompt_index = torch.zeros(num_envs, dtype=torch.int64)
         self.active = torch.ones(num_envs, dtype=torch.bool, device=self.device)
         self.t = 0  # tokens generated in this round
+        self.samples: list[dict[str, Any]] = []  # this round's finished completions (row, prompt, completion, reward)
+        self.last_samples: list[dict[str, Any]] = []  # those of the last finished round
 
     def _encode(self, prompt: str, chat_template: bool) -> list[int]:
         if chat_template and getattr(self.tokenizer, "chat_template", None):
@@ -165,6 +167,7 @@ class TextVectorEnv:
             index = torch.randint(0, len(self.prompts), (groups,), generator=self.generator)
             index = index.repeat_interleave(self.group_size)
         self.prompt_index = index
+        self.samples = []
         self.obs.fill_(self.pad_id)
         self.obs[:, : self.prompt_width] = self.prompt_tokens[index.to(self.device)]
         self.active.fill_(True)
@@ -187,9 +190,13 @@ class TextVectorEnv:
         done = terminated | truncated
         reward = torch.zeros(self.num_envs, device=self.device)
         for row in done.nonzero().flatten().tolist():
-            reward[row] = self.task.reward(self.prompts[self.prompt_index[row]], self.completion(row))
+            prompt, completion = self.prompts[self.prompt_index[row]], self.completion(row)
+            reward[row] = self.task.reward(prompt, completion)
+            self.samples.append({"row": row, "prompt": prompt, "completion": completion, "reward": reward[row].item()})
         self.active &= ~done
         final_obs = self.obs.clone()
+        if not self.active.any():
+            self.last_samples = sorted(self.samples, key=lambda sample: sample["row"])
         obs = self._start_round() if not self.active.any() else final_obs
         return obs, reward, terminated, truncated, {"final_obs": final_obs, "active": active}
 

@@ -8,9 +8,9 @@ left-padded prompt sees the positions it would see alone.
 Acting (`act_step`): the first call of a round encodes the prompts once and keeps the KV cache;
 each later call feeds only the token chosen last (the context grows by one column a step). If the
 observation is not the cached context plus one token (an evaluation ran in between, or a resume),
-the cache is rebuilt from the whole context. Training (`evaluate`): prompt + the round's actions
-[n, P + T] in one forward; logits at column P - 1 + t score action t; only the last T + 1 columns'
-logits are computed (`logits_to_keep`). An optional value head (a linear layer on the last hidden
+the cache is rebuilt from the whole context. Training (`evaluate`): the log-probs of every token of
+the round's completions in one batched pass (`_score`: each distinct prompt encoded once, then all
+completions on top of its cache); logits at column P - 1 + t score action t. An optional value head (a linear layer on the last hidden
 state, zero-initialised) gives V(context) for PPO.
 """
 
@@ -99,7 +99,16 @@ class LMPolicy(nn.Module):
             positions = (self._mask.long().cumsum(-1) - 1).clamp(min=0)
             self._positions = positions[:, -1]
             self._cache = DynamicCache()
-            out = self._forward(context, self._mask, positions, self._cache, hidden=hidden)
+            if t == 0:  # a new round: encode each distinct prompt once, copy its cache to its rows
+                prompts, rows = torch.unique(context, dim=0, return_inverse=True)
+                out = self._forward(prompts, prompts != pad, ((prompts != pad).long().cumsum(-1) - 1).clamp(min=0),
+                                    self._cache, hidden=hidden)
+                self._cache.reorder_cache(rows)
+                out.logits = out.logits[rows]
+                if hidden:
+                    out.hidden_states = (out.hidden_states[-1][rows],)
+            else:
+                out = self._forward(context, self._mask, positions, self._cache, hidden=hidden)
         self._context, self._t = obs.clone(), t
         value = None
         if hidden:
@@ -127,34 +136,63 @@ class LMPolicy(nn.Module):
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         return tokens, mask, positions
 
+    def _score(self, obs: torch.Tensor, action: torch.Tensor, model: nn.Module | None = None,
+               hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits [n, T, V] scoring action t from context t (and the last hidden states [n, T, H]).
+
+        A group's rows share their prompt: each distinct prompt is encoded once, its KV cache copied
+        to its rows (index_select, so gradients from every row flow back into the one encoding), and
+        the completions run on top in one batched forward. Causal attention makes this the same
+        computation as one forward over [prompt; completion] per row, at (distinct prompts x P +
+        n x T) tokens instead of n x (P + T). With gradient checkpointing (no cache in training)
+        it is that plain forward instead.
+        """
+        T, P = action.shape[0], self.text.prompt_width
+        if getattr(self.model, "is_gradient_checkpointing", False) and torch.is_grad_enabled():
+            tokens, mask, positions = self._sequences(obs, action)
+            out = self._forward(tokens, mask, positions, keep=T + 1, hidden=hidden, model=model)
+            states = out.hidden_states[-1][:, -T - 1: -1] if hidden else None
+            return out.logits[:, :-1], states
+        from transformers import DynamicCache
+
+        prompts, rows = torch.unique(obs[0, :, :P], dim=0, return_inverse=True)  # [u, P], [n]
+        prompt_mask = prompts != self.text.pad_id
+        prompt_positions = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        out = self._forward(prompts, prompt_mask, prompt_positions, cache, hidden=hidden, model=model)
+        logits = out.logits[rows, -1:]  # [n, 1, V]: scores action 0
+        states = out.hidden_states[-1][rows, -1:] if hidden else None
+        if T > 1:
+            cache.reorder_cache(rows)
+            completion = action.T[:, :-1].long()  # actions 0 .. T-2 are the context of actions 1 .. T-1
+            mask = torch.cat([prompt_mask[rows], torch.ones_like(completion, dtype=torch.bool)], dim=1)
+            positions = prompt_positions[rows, -1:] + torch.arange(1, T, device=obs.device)
+            rest = self._forward(completion, mask, positions, cache, keep=0, hidden=hidden, model=model)
+            logits = torch.cat([logits, rest.logits], dim=1)
+            if hidden:
+                states = torch.cat([states, rest.hidden_states[-1]], dim=1)
+        return logits, states
+
     def evaluate(self, obs: torch.Tensor, action: torch.Tensor, entropy: bool = True):
         """-> (log π(a_t | context_t) [T, n], entropy [T, n] or None, V(context_t) [T, n] or None)."""
-        T = action.shape[0]
-        tokens, mask, positions = self._sequences(obs, action)
         hidden = self.value_head is not None
-        out = self._forward(tokens, mask, positions, keep=T + 1, hidden=hidden)
-        logits = self._logits(out.logits[:, :-1])  # [n, T, V]: column P - 1 + t scores action t
-        log_probs = torch.log_softmax(logits, dim=-1)
+        logits, states = self._score(obs, action, hidden=hidden)
+        log_probs = torch.log_softmax(self._logits(logits), dim=-1)  # [n, T, V]
         log_prob = log_probs.gather(-1, action.T.long().unsqueeze(-1)).squeeze(-1).T  # [T, n]
         ent = None
         if entropy:
-            probs = log_probs.exp()
-            ent = -(probs * log_probs.nan_to_num(neginf=0.0)).sum(-1).T
-        value = None
-        if hidden:
-            value = self.value_head(out.hidden_states[-1][:, -T - 1: -1].float()).squeeze(-1).T  # [T, n]
+            ent = -(log_probs.exp() * log_probs.nan_to_num(neginf=0.0)).sum(-1).T
+        value = self.value_head(states.float()).squeeze(-1).T if hidden else None  # [T, n]
         return log_prob, ent, value
 
     @torch.no_grad()
     def reference_log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """log π_ref(a_t | context_t) [T, n] under the reference model."""
-        T = action.shape[0]
-        tokens, mask, positions = self._sequences(obs, action)
         if self.lora:
             context, model = self.model.disable_adapter(), self.model
         else:
             context, model = nullcontext(), self.reference
         with context:
-            out = self._forward(tokens, mask, positions, keep=T + 1, model=model)
-        log_probs = torch.log_softmax(self._logits(out.logits[:, :-1]), dim=-1)
+            logits, _ = self._score(obs, action, model=model)
+        log_probs = torch.log_softmax(self._logits(logits), dim=-1)
         return log_probs.gather(-1, action.T.long().unsqueeze(-1)).squeeze(-1).T

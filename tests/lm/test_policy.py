@@ -1,0 +1,80 @@
+"""The LM policy: KV-cached acting equals uncached acting; one-pass log-probs equal per-token ones."""
+
+import torch
+
+from classic_rl.envs import make
+from classic_rl.lm.policy import LMPolicy
+
+
+def _rollout(policy, env, steps, cached):
+    obs, _ = env.reset(seed=0)
+    observations, actions, logits = [], [], []
+    for _ in range(steps):
+        if not cached:
+            policy.reset_cache()  # every step re-encodes the whole context
+        step_logits, _ = policy.act_step(obs)
+        action = step_logits.argmax(-1)
+        observations.append(obs.clone())
+        actions.append(action)
+        logits.append(step_logits)
+        obs, *_ = env.step(action)
+    return torch.stack(observations), torch.stack(actions), torch.stack(logits)
+
+
+def test_kv_cached_sampler_matches_uncached(tiny_lm):
+    env = make("text-arith", num_envs=4, tokenizer=tiny_lm.tokenizer, max_new_tokens=6, chat_template=False)
+    policy = LMPolicy(tiny_lm, env.text)
+    _, cached_actions, cached_logits = _rollout(policy, env, 6, cached=True)
+    _, plain_actions, plain_logits = _rollout(policy, env, 6, cached=False)
+    assert torch.equal(cached_actions, plain_actions)
+    assert torch.allclose(cached_logits, plain_logits, atol=1e-4)
+
+
+def test_one_pass_log_probs_equal_token_by_token(tiny_lm):
+    env = make("text-arith", num_envs=3, tokenizer=tiny_lm.tokenizer, max_new_tokens=5, chat_template=False)
+    policy = LMPolicy(tiny_lm, env.text, temperature=0.7, value_head=True)
+    obs, actions, logits = _rollout(policy, env, 5, cached=False)
+    per_token = torch.log_softmax(logits, -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # [T, N]
+    one_pass, entropy, value = policy.evaluate(obs, actions)
+    assert one_pass.shape == (5, 3) and value.shape == (5, 3)
+    assert torch.allclose(one_pass, per_token, atol=1e-4)
+    assert (entropy > 0).all()
+
+
+def test_reference_is_the_frozen_start(tiny_lm):
+    env = make("text-digits", num_envs=2, tokenizer=tiny_lm.tokenizer, max_new_tokens=4, chat_template=False)
+    policy = LMPolicy(tiny_lm, env.text, reference=True)
+    obs, actions, _ = _rollout(policy, env, 4, cached=True)
+    before = policy.reference_log_prob(obs, actions)
+    assert torch.allclose(before, policy.evaluate(obs, actions)[0], atol=1e-5)
+    with torch.no_grad():
+        for p in policy.model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    assert torch.allclose(policy.reference_log_prob(obs, actions), before)
+    assert not torch.allclose(policy.evaluate(obs, actions)[0], before, atol=1e-3)
+
+
+def test_pad_is_never_sampled_when_it_is_not_eos(tiny_lm):
+    env = make("text-digits", num_envs=2, tokenizer=tiny_lm.tokenizer, chat_template=False)
+    assert env.pad_id != env.eos_id
+    logits, _ = LMPolicy(tiny_lm, env.text).act_step(env.reset()[0])
+    assert torch.isinf(logits[:, env.pad_id]).all()
+
+
+def test_shared_prompt_pass_equals_one_forward_per_row_values_and_gradients(tiny_lm):
+    env = make("text-arith", num_envs=8, group_size=4, tokenizer=tiny_lm.tokenizer, max_new_tokens=5,
+               chat_template=False)
+    policy = LMPolicy(tiny_lm, env.text, value_head=True)
+    torch.nn.init.normal_(policy.value_head.weight)
+    obs, actions, _ = _rollout(policy, env, 5, cached=True)
+    log_prob, _, value = policy.evaluate(obs, actions)
+    shared_grad = torch.autograd.grad((log_prob.sum() + value.sum()), policy.trainable_parameters())
+    # reference computation: one plain forward over [prompt; completion] per row
+    tokens, mask, positions = policy._sequences(obs, actions)
+    out = policy._forward(tokens, mask, positions, keep=6, hidden=True)
+    plain = torch.log_softmax(policy._logits(out.logits[:, :-1]), -1).gather(-1, actions.T.unsqueeze(-1)).squeeze(-1).T
+    plain_value = policy.value_head(out.hidden_states[-1][:, -6:-1]).squeeze(-1).T
+    plain_grad = torch.autograd.grad((plain.sum() + plain_value.sum()), policy.trainable_parameters())
+    assert torch.allclose(log_prob, plain, atol=1e-5) and torch.allclose(value, plain_value, atol=1e-5)
+    for a, b in zip(shared_grad, plain_grad):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)

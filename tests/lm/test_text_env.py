@@ -1,0 +1,82 @@
+"""The text env's contract: layout, EOS termination, length truncation, rewards, groups, held-out split."""
+
+import torch
+
+from classic_rl.envs import make
+from classic_rl.envs.text import ArithTask, ConciseArithTask, DigitsTask
+
+
+def test_arith_reward_reads_the_last_integer():
+    task = ArithTask()
+    q = task.question(3, 4)
+    assert task.reward(q, "3 + 4 = 7") == 1.0
+    assert task.reward(q, "The answer is 7.") == 1.0
+    assert task.reward(q, "7, no wait, 8") == 0.0
+    assert task.reward(q, "seven") == 0.0
+    assert ConciseArithTask().reward(q, " 7.") == 1.0
+    assert ConciseArithTask().reward(q, "3 + 4 = 7") == 0.0
+
+
+def test_held_out_split_is_disjoint_from_training():
+    task = ArithTask()
+    train, held_out = set(task.prompts("train")), set(task.prompts("eval"))
+    assert len(held_out) == 25 and len(train) == 75 and not train & held_out
+
+
+def test_digits_reward_is_the_fraction_of_digits():
+    assert DigitsTask().reward("p", "a1b2") == 0.5
+    assert DigitsTask().reward("p", "") == 0.0
+
+
+def test_episode_ends_at_eos_or_length_and_pays_at_the_end(tiny_lm):
+    tok = tiny_lm.tokenizer
+    env = make("text-digits", num_envs=2, tokenizer=tok, max_new_tokens=3, chat_template=False)
+    obs, _ = env.reset(seed=0)
+    P = env.text.prompt_width
+    assert obs.shape == (2, P + 3) and bool((obs[:, P:] == env.pad_id).all())
+    one = tok.convert_tokens_to_ids("1")
+    # row 0 writes "1" then EOS (terminated); row 1 writes "1", "a", "1" (truncated at 3 tokens)
+    a_tok = tok.convert_tokens_to_ids("a")
+    obs, r, term, trunc, info = env.step(torch.tensor([one, one]))
+    assert not term.any() and not trunc.any() and r.sum() == 0 and obs[0, P] == one
+    obs, r, term, trunc, info = env.step(torch.tensor([env.eos_id, a_tok]))
+    assert term.tolist() == [True, False] and r[0] == 1.0 and info["active"].all()
+    obs, r, term, trunc, info = env.step(torch.tensor([one, one]))
+    assert info["active"].tolist() == [False, True]  # row 0 waits for the round
+    assert trunc.tolist() == [False, True] and not term[1] and abs(r[1].item() - 2 / 3) < 1e-6 and r[0] == 0
+    assert bool((obs[:, P:] == env.pad_id).all())  # every row ended: a new round started
+    assert info["final_obs"][1, P + 2] == one
+
+
+def test_groups_share_a_prompt_and_eval_split_is_fixed(tiny_lm):
+    env = make("text-arith", num_envs=8, tokenizer=tiny_lm.tokenizer, group_size=4, chat_template=False)
+    obs, _ = env.reset(seed=1)
+    assert torch.equal(obs[0], obs[3]) and torch.equal(obs[4], obs[7])
+    ev = make("text-arith", num_envs=25, tokenizer=tiny_lm.tokenizer, split="eval", chat_template=False)
+    a, _ = ev.reset(seed=1)
+    b, _ = ev.reset(seed=2)
+    assert torch.equal(a, b) and len({tuple(r.tolist()) for r in a}) == 25
+
+
+def test_chat_template_wraps_the_prompt():
+    from classic_rl.lm.tiny import byte_tokenizer
+
+    tok = byte_tokenizer()
+    tok.chat_template = "{% for m in messages %}<{{ m['content'] }}>{% endfor %}"
+    env = make("text-arith", num_envs=1, tokenizer=tok, split="eval")
+    obs, _ = env.reset()
+    text = tok.decode(obs[0, : env.text.prompt_width][obs[0, : env.text.prompt_width] != env.pad_id].tolist())
+    assert text.startswith("<What is") and text.endswith("?>")
+
+
+def test_the_last_rounds_completions_are_kept_in_row_order(tiny_lm):
+    tok = tiny_lm.tokenizer
+    env = make("text-digits", num_envs=2, tokenizer=tok, max_new_tokens=2, chat_template=False)
+    env.reset(seed=0)
+    one, two = tok.convert_tokens_to_ids("1"), tok.convert_tokens_to_ids("2")
+    env.step(torch.tensor([env.eos_id, one]))
+    assert env.last_samples == []  # the round is not over
+    env.step(torch.tensor([one, two]))
+    assert [(s["row"], s["completion"], s["reward"]) for s in env.last_samples] == [(0, "", 0.0), (1, "12", 1.0)]
+    env.step(torch.tensor([one, one]))
+    assert len(env.last_samples) == 2 and env.samples == []  # a new round is running, the old one stays readable
