@@ -43,7 +43,7 @@ def _explain_hydra_error(err: Exception, overrides: list[str]) -> str:
         return f"could not parse the command line: {text.splitlines()[0]}"
     for override in parsed:
         key = override.key_or_group
-        if key in ("agent", "env"):
+        if key in ("agent", "env", "model"):
             value = override.value()
             if isinstance(value, str) and value not in _group_options(key):
                 return f"unknown {key} {value!r}; available: {', '.join(_group_options(key))}"

@@ -230,7 +230,7 @@ class LoraConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     """A causal language model for the text envs (classic_rl/lm/): `model=smollm2-135m`, `model=tiny`,
-    or `model.name=path model.path=/local/dir` (a transformers model directory; nothing is downloaded)."""
+    or `model=path model.path=/local/dir` (a transformers model directory; nothing is downloaded)."""
 
     name: str  # smollm2-135m | tiny | path
     path: Optional[str] = None  # name=path: a local transformers directory (config.json, weights, tokenizer)
@@ -242,7 +242,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.name == "path" and not self.path:
-            raise ConfigError("config key 'path' is required with model.name=path; pass model.path=/a/local/dir")
+            raise ConfigError("config key 'path' is required with model=path; pass model.path=/a/local/dir")
 
 
 @dataclass(frozen=True)

@@ -129,14 +129,19 @@ def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
         if hasattr(agent, "save_artifacts"):  # optional agent hook: pictures of what it learned (policy.png)
             agent.save_artifacts(run_dir, env)
-        if getattr(eval_env, "last_samples", None):  # text envs: the last evaluation's completions
-            with (run_dir / "eval_samples.jsonl").open("w") as f:
-                f.writelines(json.dumps(sample) + "\n" for sample in eval_env.last_samples)
+        write_samples(eval_env, run_dir)
     finally:
         logger.close()
         env.close()
         eval_env.close()
     return summary
+
+
+def write_samples(eval_env: Any, run_dir: Path) -> None:
+    """Text envs: eval_samples.jsonl, the last evaluation's prompts, completions and rewards."""
+    if getattr(eval_env, "last_samples", None):
+        with (run_dir / "eval_samples.jsonl").open("w") as f:
+            f.writelines(json.dumps(sample) + "\n" for sample in eval_env.last_samples)
 
 
 def load_model(cfg: RunConfig, device: torch.device):
@@ -173,6 +178,7 @@ def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> 
         result["video_frames"] = record_video(agent, video_env, path, cfg.eval.seed)
         result["video"] = str(path)
     (run_dir / "eval.json").write_text(json.dumps(result, indent=2))
+    write_samples(eval_env, run_dir)
     print(f"eval {result['agent']} on {result['env']}: return {result['eval_return_mean']:.2f} "
           f"± {result['eval_return_std']:.2f} over {result['eval_episodes']} episodes")
     return result

@@ -23,13 +23,16 @@ from classic_rl.losses import (
     sequence_log_ratio,
 )
 from classic_rl.nets.policy import Activation, Actor, ActorCritic, unsupported_spaces
-from classic_rl.optim import adam, clip_grad_norm
+from classic_rl.agents.base import linear_schedule
+from classic_rl.optim import adam, clip_grad_norm, set_lr
 
 
 @dataclass(frozen=True)
 class GRPOConfig:
     name: Literal["grpo"] = "grpo"
     lr: float = field(default=1e-5, metadata=positive("Adam learning rate"))
+    lr_end: Optional[float] = field(default=None, metadata=non_negative("anneal lr linearly to this"))
+    lr_decay_steps: int = field(default=0, metadata=non_negative("env steps of the lr annealing"))
     scale_rewards: Literal["group", "batch", "none"] = "group"  # none: Dr. GRPO
     epsilon_low: float = field(default=0.2, metadata=positive("ratio clipped below at 1 - ε_low"))
     epsilon_high: float = field(default=0.2, metadata=positive("ratio clipped above at 1 + ε_high (DAPO: 0.28)"))
@@ -98,8 +101,14 @@ class GRPO:
         return self.collector.round_over
 
     # ------------------------------------------------------------------ learning
+    @property
+    def lr(self) -> float:
+        c = self.cfg
+        return linear_schedule(c.lr, c.lr if c.lr_end is None else c.lr_end, c.lr_decay_steps, self.env_steps)
+
     def update(self) -> dict[str, float]:
         c = self.cfg
+        set_lr(self.optimizer, self.lr)
         r = self.collector.rollout()
         mask = r.active  # [T, N] real tokens / steps
         returns = (r.reward * mask).sum(0)  # [N] each sequence's outcome
@@ -108,7 +117,8 @@ class GRPO:
         if c.dynamic_sampling:
             rows = rows[informative_groups(returns, self.group_size)]
         out = {"reward_mean": returns.mean().item(), "reward_std": returns.std().item(),
-               "sequence_length": mask.sum(0).float().mean().item(), "groups_kept": rows.numel() / self.group_size}
+               "sequence_length": mask.sum(0).float().mean().item(), "groups_kept": rows.numel() / self.group_size,
+               "learning_rate": self.lr}
         if rows.numel() == 0:  # every group had equal rewards: no gradient this round
             self.collector.clear()
             return out

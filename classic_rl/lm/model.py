@@ -8,7 +8,7 @@ installed metadata and never imported (its module needs llama-cpp). transformers
 de-quantize the file once; the GGUF quantizer object left on the model is dropped and the weights
 are cached as safetensors in `model.cache_dir`, so later loads take about a second.
 `model=tiny`: a random 2-layer GPT-2 and a byte-level tokenizer built in code (lm/tiny.py).
-`model.name=path model.path=DIR`: any local transformers directory.
+`model=path model.path=DIR`: any local transformers directory.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def load(cfg: ModelConfig, device: torch.device | str = "cpu", seed: int = 0) ->
     elif cfg.name == "path":
         model, tokenizer = _from_dir(Path(cfg.path).expanduser(), dtype)
     else:
-        raise UserError(f"unknown model {cfg.name!r}; available: smollm2-135m, tiny, or model.name=path "
+        raise UserError(f"unknown model {cfg.name!r}; available: smollm2-135m, tiny, or model=path "
                         "model.path=DIR")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
