@@ -41,3 +41,13 @@ def cli_env() -> dict:
 
 
 CLI = [sys.executable, "-m", "classic_rl"]
+
+
+@pytest.fixture
+def tiny_lm():
+    """A fresh random 2-layer GPT-2 with the byte-level tokenizer (no download); needs transformers."""
+    pytest.importorskip("transformers")
+    from classic_rl.config import ModelConfig
+    from classic_rl.lm.model import load
+
+    return load(ModelConfig(name="tiny"), "cpu", seed=0)

@@ -1,6 +1,10 @@
 """The same GRPO and PPO classes fine-tune a (tiny) language model; errors name the fix."""
 
 import pytest
+
+pytest.importorskip("transformers")
+
+import pytest
 import torch
 
 from classic_rl.config import ConfigError, UserError

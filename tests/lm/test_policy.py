@@ -1,5 +1,9 @@
 """The LM policy: KV-cached acting equals uncached acting; one-pass log-probs equal per-token ones."""
 
+import pytest
+
+pytest.importorskip("transformers")
+
 import torch
 
 from classic_rl.envs import make

