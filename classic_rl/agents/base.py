@@ -52,6 +52,11 @@ def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
     return start + (end - start) * min(t / duration, 1.0)
 
 
+def annealed_lr(cfg: Any, env_steps: int) -> float:
+    """cfg.lr annealed linearly to cfg.lr_end (null: constant) over cfg.lr_decay_steps env steps."""
+    return linear_schedule(cfg.lr, cfg.lr if cfg.lr_end is None else cfg.lr_end, cfg.lr_decay_steps, env_steps)
+
+
 def due_update_rounds(env_steps: int, trained_steps: int, learning_starts: int, train_freq: int) -> int:
     """Off-policy agents: update rounds owed now, one per `train_freq` env steps not yet paid for by
     earlier rounds (0 before `learning_starts`; the first round also pays for the warm-up steps)."""

@@ -23,7 +23,7 @@ from classic_rl.losses import (
     sequence_log_ratio,
 )
 from classic_rl.nets.policy import Activation, Actor, ActorCritic, unsupported_spaces
-from classic_rl.agents.base import linear_schedule
+from classic_rl.agents.base import annealed_lr
 from classic_rl.optim import adam, clip_grad_norm, set_lr
 
 
@@ -103,8 +103,7 @@ class GRPO:
     # ------------------------------------------------------------------ learning
     @property
     def lr(self) -> float:
-        c = self.cfg
-        return linear_schedule(c.lr, c.lr if c.lr_end is None else c.lr_end, c.lr_decay_steps, self.env_steps)
+        return annealed_lr(self.cfg, self.env_steps)
 
     def update(self) -> dict[str, float]:
         c = self.cfg

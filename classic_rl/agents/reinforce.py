@@ -15,7 +15,7 @@ from typing import Any, Literal, Optional
 
 import torch
 
-from classic_rl.agents.base import Transition, linear_schedule
+from classic_rl.agents.base import Transition, annealed_lr
 from classic_rl.optim import adam, clip_grad_norm, set_lr
 from classic_rl.buffers.rollout import RolloutCollector
 from classic_rl.config import ConfigError, non_negative, positive, unit_interval
@@ -91,8 +91,7 @@ class Reinforce:
 
     @property
     def lr(self) -> float:
-        c = self.cfg
-        return linear_schedule(c.lr, c.lr if c.lr_end is None else c.lr_end, c.lr_decay_steps, self.env_steps)
+        return annealed_lr(self.cfg, self.env_steps)
 
     def update(self) -> dict[str, float]:
         c = self.cfg
