@@ -47,6 +47,8 @@ class DQNConfig:
     # independent noise for each row of a batch (each env when acting, each sampled transition when
     # learning) instead of the paper's one draw per batch: the gradient then averages over noise
     noisy_per_sample: bool = False
+    # false: the target net uses the mean weights (noise off), a lower-variance target than the paper's
+    noisy_target: bool = True
     n_step: int = field(default=1, metadata=positive("steps summed in each return"))
     prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
     priority_alpha: float = field(default=0.6, metadata=unit_interval("priority exponent α"))
@@ -81,6 +83,8 @@ class DQN:
             cfg.noisy_sigma0 if cfg.noisy else None,
         ).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
+        if cfg.noisy and not cfg.noisy_target:
+            self.q_target.eval()  # NoisyLinear in eval mode: the mean weights
         self.params = list(self.q.parameters())
         self.optimizer = adam(self.params, cfg.lr)
         obs_dtype = torch.int64 if spec.discrete_observations else torch.float32
@@ -167,7 +171,8 @@ class DQN:
             if c.noisy:  # fresh, independent noise for the online and the target net (Fortunato et al. eq. 7)
                 rows = c.batch_size if c.noisy_per_sample else None
                 reset_noise(self.q, self.generator, rows)
-                reset_noise(self.q_target, self.generator, rows)
+                if c.noisy_target:
+                    reset_noise(self.q_target, self.generator, rows)
             batch = self.buffer.sample(c.batch_size, self.generator)
             target = self.target(batch)
             q_taken = self.q(batch.obs).gather(1, batch.action[:, None]).squeeze(1)  # Q(s, a) [B]

@@ -228,3 +228,22 @@ def test_noisy_per_sample_draws_one_noise_per_env_and_per_sampled_transition():
     agent.update()
     for net in (agent.q, agent.q_target):
         assert net.body[-1].eps_out.shape == (8, 2)  # [batch, actions]
+
+
+def test_noisy_target_off_evaluates_targets_on_the_mean_weights():
+    from classic_rl.nets import NoisyLinear
+
+    env = envs.make("CartPole-v1", 4)
+    agent = make_dqn(env, noisy=True, noisy_target=False, hidden_sizes=[16])
+    assert agent.q.training and not agent.q_target.training
+    obs = env.reset(seed=0)[0]
+    with torch.no_grad():
+        for layer in agent.q_target.modules():
+            if isinstance(layer, NoisyLinear):
+                layer.weight_sigma.fill_(1.0)
+                layer.reset_noise()
+        first = agent.q_target(obs)
+        for layer in agent.q_target.modules():
+            if isinstance(layer, NoisyLinear):
+                layer.reset_noise()
+        assert torch.equal(first, agent.q_target(obs))  # no noise enters the target
