@@ -239,8 +239,10 @@ class PPO:
         if c.kl_reward_coef > 0:
             ref_log_prob = self.policy.reference_log_prob(r.obs, r.action)
             reward = kl_penalized_reward(reward, r.log_prob, ref_log_prob, c.kl_reward_coef) * mask
-        next_value = torch.cat([r.value[1:], torch.zeros_like(r.value[:1])])  # no bootstrap past a round
-        advantage, returns = gae(reward, r.value, next_value, r.terminated, r.done, c.gamma, c.gae_lambda)
+        # a text completion ends at EOS or at its length cap, scored whole: neither is bootstrapped;
+        # classic envs bootstrap truncation from V(final obs) (stored by the collector)
+        ends = r.done if self.spec.text is not None else r.terminated
+        advantage, returns = gae(reward, r.value, r.next_value, ends, r.done, c.gamma, c.gae_lambda)
         if c.normalize_advantage:  # over the real steps of the whole round
             real = advantage[mask]
             advantage = (advantage - real.mean()) / (real.std() + 1e-8)

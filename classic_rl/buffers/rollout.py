@@ -243,13 +243,14 @@ class LockstepCollector:
     `act` / `evaluate` interface (nets/policy.py ActorCritic, lm/policy.py LMPolicy).
 
     The buffer holds `spec.max_episode_steps` rows, the longest round; `round_over` turns True once
-    every row's episode has ended, and the rollout is then the rows filled so far. Lock-step rounds
-    serve outcome-reward training (GRPO's groups, text completions): an episode's return is complete
-    when it ends, a truncated completion included, so no V(final obs) bootstrap is stored here.
+    every row's episode has ended, and the rollout is then the rows filled so far. With a critic
+    (`bootstrap`), truncated rows store V(true final obs) as on any env; text envs pass
+    bootstrap=False: a completion cut at max_new_tokens is scored whole, there is nothing after it.
     """
 
-    def __init__(self, policy: torch.nn.Module, buffer: RolloutBuffer, generator: torch.Generator) -> None:
-        self.policy, self.buffer, self.generator = policy, buffer, generator
+    def __init__(self, policy: torch.nn.Module, buffer: RolloutBuffer, generator: torch.Generator,
+                 bootstrap: bool = False) -> None:
+        self.policy, self.buffer, self.generator, self.bootstrap = policy, buffer, generator, bootstrap
         self.finished = torch.zeros(buffer.num_envs, dtype=torch.bool, device=buffer.device)
         self._pending: tuple[torch.Tensor, ...] | None = None
 
@@ -262,7 +263,8 @@ class LockstepCollector:
         action_dtype = torch.int64 if spec.discrete_actions else torch.float32
         buffer = RolloutBuffer(spec.max_episode_steps, spec.num_envs, obs_shape, obs_dtype, action_shape,
                                action_dtype, spec.device)
-        return cls(policy, buffer, generator)
+        bootstrap = spec.text is None and getattr(policy, "critic", None) is not None
+        return cls(policy, buffer, generator, bootstrap)
 
     @property
     def round_over(self) -> bool:
@@ -279,7 +281,12 @@ class LockstepCollector:
         obs, action, log_prob, value = self._pending
         self._pending = None
         active = t.active if t.active is not None else torch.ones_like(t.terminated)
-        self.buffer.add(obs, action, t.reward, t.terminated, t.truncated, log_prob, value, None, active)
+        final_value = None  # V(true final obs) where a row was truncated (classic envs with a critic)
+        if self.bootstrap and bool(t.truncated.any()):
+            rows = t.truncated.nonzero().squeeze(-1)
+            with torch.no_grad():
+                final_value = value.index_put((rows,), self.policy.critic(t.next_obs[rows]))
+        self.buffer.add(obs, action, t.reward, t.terminated, t.truncated, log_prob, value, final_value, active)
         self.finished |= (t.terminated | t.truncated) & active
 
     def rollout(self) -> Rollout:
