@@ -63,6 +63,8 @@ class PPOConfig:
     normalize_reward: bool = False  # divide rewards by the running std of the discounted return
     kl_reward_coef: float = field(default=0.0, metadata=non_negative(
         "β of the per-token KL penalty in the reward (language models; seeds eq. 1.29)"))
+    # lock-step envs: forward/backward this many sequences at a time, gradients summed into one step
+    micro_batch_size: Optional[int] = field(default=None, metadata=positive("sequences per forward (null: all)"))
 
     def __post_init__(self) -> None:
         if any(h <= 0 for h in self.hidden_sizes):
@@ -271,24 +273,39 @@ class PPO:
         return out
 
     def _round_step(self, obs, action, old_log_prob, old_value, advantage, returns, mask):
-        """One gradient step on the sequences of a minibatch, tokens [T, n]; None once KL > target_kl."""
+        """One gradient step on the sequences of a minibatch, tokens [T, n]; None once KL > target_kl.
+
+        Computed in micro-batches of `micro_batch_size` sequences whose token means share the
+        minibatch's token count, so their gradients add up to the minibatch's (less memory)."""
         c = self.cfg
-        log_prob, entropy, value = self.policy.evaluate(obs, action, entropy=True)
-        log_ratio = log_prob - old_log_prob
         low, high = self.clip_range
-        stats = clip_stats(log_ratio, low, high, mask)
-        if c.target_kl is not None and stats["approx_kl"].item() > c.target_kl:
-            return None
-        policy_loss = aggregate_loss(clipped_surrogate(log_ratio, advantage, low, high), mask, "token_mean")
-        v_loss = value_loss(value, returns, old_value, c.clip_value, mask)
-        ent = entropy[mask].mean()
-        loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(ent)
+        tokens = mask.sum().clamp(min=1)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
+        sums: dict[str, torch.Tensor] = {}
+        n = action.shape[1]
+        for part in torch.arange(n, device=self.device).split(c.micro_batch_size or n):
+            m = mask[:, part]
+            share = m.sum() / tokens  # this micro-batch's part of the minibatch's token means
+            log_prob, entropy, value = self.policy.evaluate(obs[:, part], action[:, part], entropy=True)
+            log_ratio = log_prob - old_log_prob[:, part]
+            policy_loss = aggregate_loss(clipped_surrogate(log_ratio, advantage[:, part], low, high), m,
+                                         "token_mean", tokens)
+            v_loss = value_loss(value, returns[:, part], old_value[:, part], c.clip_value, m) * share
+            ent = entropy[m].mean() * share
+            loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(ent)
+            loss.backward()
+            stats = clip_stats(log_ratio, low, high, m)
+            parts = {"loss": loss, "policy_loss": policy_loss, "value_loss": v_loss, "entropy": ent,
+                     **{k: v * share for k, v in stats.items()}}
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v.detach()
+        if c.target_kl is not None and sums["approx_kl"].item() > c.target_kl:
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        sums["grad_norm"] = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
-        return {"loss": loss.detach(), "policy_loss": policy_loss.detach(), "value_loss": v_loss.detach(),
-                "entropy": ent.detach(), "grad_norm": grad_norm, **stats}
+        self.optimizer.zero_grad(set_to_none=True)  # no gradients held while generating
+        return sums
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:

@@ -115,3 +115,31 @@ def test_micro_batches_give_the_same_update_as_the_whole_batch():
         params.append(grads[0])
     assert params[0].abs().max() > 1e-3
     assert torch.allclose(params[0], params[1], atol=1e-5, rtol=1e-4)
+
+
+def test_ppo_micro_batches_give_the_same_gradient_as_the_whole_minibatch():
+    from classic_rl.agents.base import Transition
+    from classic_rl.agents.ppo import PPO, PPOConfig
+    from classic_rl.config import ModelConfig
+    from classic_rl.envs import make
+    from classic_rl.lm.model import load
+
+    grads = []
+    for micro in (None, 3):
+        lm = load(ModelConfig(name="tiny"), "cpu", seed=0)
+        env = make("text-digits", num_envs=8, group_size=1, tokenizer=lm.tokenizer, max_new_tokens=5,
+                   chat_template=False, seed=0)
+        agent = PPO(PPOConfig(lr=1e-2, epochs=1, minibatches=1, gamma=1.0, micro_batch_size=micro,
+                              kl_reward_coef=0.1), env.spec, seed=0, lm=lm)
+        obs, _ = env.reset(seed=0)
+        while not agent.ready():
+            action = agent.act(obs)
+            next_obs, reward, term, trunc, info = env.step(action)
+            agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"]))
+            obs = next_obs
+        seen = []
+        agent.optimizer.step = lambda: seen.append(torch.cat([p.grad.flatten() for p in agent.params]))
+        agent.update()
+        grads.append(seen[0])
+    assert grads[0].abs().max() > 1e-3
+    assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-4)
