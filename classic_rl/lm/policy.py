@@ -47,7 +47,6 @@ class LMPolicy(nn.Module):
         self.reference = None
         if reference and not self.lora:
             self.reference = copy.deepcopy(lm.model).requires_grad_(False).eval()
-        self.has_reference = reference
         # the token that may never be sampled: pad, when it is not EOS
         self._banned = text.pad_id if text.pad_id != text.eos_id else None
         base = lm.model.get_base_model() if hasattr(lm.model, "get_base_model") else lm.model

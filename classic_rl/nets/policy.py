@@ -152,7 +152,6 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.actor, self.critic = actor, critic
         self.reference = copy.deepcopy(actor).requires_grad_(False) if reference else None
-        self.has_reference = reference
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

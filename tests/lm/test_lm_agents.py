@@ -90,56 +90,45 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
         main({"agent": {"name": "grpo"}, "env": {"id": "CartPole-v1"}, **QUIET}, tmp_path / "w")
 
 
-def test_micro_batches_give_the_same_update_as_the_whole_batch():
+def _first_update_gradient(make_agent, group_size):
+    """Gradient of an agent's first update on one round of text-digits with the tiny LM (seed 0)."""
     from classic_rl.agents.base import Transition
-    from classic_rl.agents.grpo import GRPO, GRPOConfig
     from classic_rl.config import ModelConfig
     from classic_rl.envs import make
     from classic_rl.lm.model import load
 
-    params = []
-    for micro in (None, 3):
-        lm = load(ModelConfig(name="tiny"), "cpu", seed=0)
-        env = make("text-digits", num_envs=8, group_size=4, tokenizer=lm.tokenizer, max_new_tokens=5,
-                   chat_template=False, seed=0)
-        agent = GRPO(GRPOConfig(lr=1e-2, micro_batch_size=micro, loss_agg="token_mean"), env.spec, seed=0, lm=lm)
-        obs, _ = env.reset(seed=0)
-        while not agent.ready():
-            action = agent.act(obs)
-            next_obs, reward, term, trunc, info = env.step(action)
-            agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"]))
-            obs = next_obs
-        grads = []
-        agent.optimizer.step = lambda: grads.append(torch.cat([p.grad.flatten() for p in agent.params]))
-        agent.update()
-        params.append(grads[0])
+    lm = load(ModelConfig(name="tiny"), "cpu", seed=0)
+    env = make("text-digits", num_envs=8, group_size=group_size, tokenizer=lm.tokenizer, max_new_tokens=5,
+               chat_template=False, seed=0)
+    agent = make_agent(env.spec, lm)
+    obs, _ = env.reset(seed=0)
+    while not agent.ready():
+        action = agent.act(obs)
+        next_obs, reward, term, trunc, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"]))
+        obs = next_obs
+    seen = []
+    agent.optimizer.step = lambda: seen.append(torch.cat([p.grad.flatten() for p in agent.params]))
+    agent.update()
+    return seen[0]
+
+
+def test_micro_batches_give_the_same_update_as_the_whole_batch():
+    from classic_rl.agents.grpo import GRPO, GRPOConfig
+
+    params = [_first_update_gradient(
+        lambda spec, lm, m=micro: GRPO(GRPOConfig(lr=1e-2, micro_batch_size=m, loss_agg="token_mean"), spec, seed=0,
+                                       lm=lm), group_size=4) for micro in (None, 3)]
     assert params[0].abs().max() > 1e-3
     assert torch.allclose(params[0], params[1], atol=1e-5, rtol=1e-4)
 
 
 def test_ppo_micro_batches_give_the_same_gradient_as_the_whole_minibatch():
-    from classic_rl.agents.base import Transition
     from classic_rl.agents.ppo import PPO, PPOConfig
-    from classic_rl.config import ModelConfig
-    from classic_rl.envs import make
-    from classic_rl.lm.model import load
 
-    grads = []
-    for micro in (None, 3):
-        lm = load(ModelConfig(name="tiny"), "cpu", seed=0)
-        env = make("text-digits", num_envs=8, group_size=1, tokenizer=lm.tokenizer, max_new_tokens=5,
-                   chat_template=False, seed=0)
-        agent = PPO(PPOConfig(lr=1e-2, epochs=1, minibatches=1, gamma=1.0, micro_batch_size=micro,
-                              kl_reward_coef=0.1), env.spec, seed=0, lm=lm)
-        obs, _ = env.reset(seed=0)
-        while not agent.ready():
-            action = agent.act(obs)
-            next_obs, reward, term, trunc, info = env.step(action)
-            agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"]))
-            obs = next_obs
-        seen = []
-        agent.optimizer.step = lambda: seen.append(torch.cat([p.grad.flatten() for p in agent.params]))
-        agent.update()
-        grads.append(seen[0])
+    grads = [_first_update_gradient(
+        lambda spec, lm, m=micro: PPO(PPOConfig(lr=1e-2, epochs=1, minibatches=1, gamma=1.0, micro_batch_size=m,
+                                                kl_reward_coef=0.1), spec, seed=0, lm=lm), group_size=1)
+        for micro in (None, 3)]
     assert grads[0].abs().max() > 1e-3
     assert torch.allclose(grads[0], grads[1], atol=1e-5, rtol=1e-4)
