@@ -27,6 +27,44 @@ def q_learning_loss(
     return loss, {"td_error": td_error, "q_mean": q_taken.detach().mean()}
 
 
+def categorical_projection(
+    next_probs: torch.Tensor, reward: torch.Tensor, discount: torch.Tensor, support: torch.Tensor
+) -> torch.Tensor:
+    """Target distribution [B, K]: r + discount·z projected onto the fixed support (Bellemare et al. 2017, Alg. 1).
+
+    next_probs [B, K] = p(s', a*); reward [B]; discount [B] = γ^n (1 - terminated), so a terminal
+    target puts all its mass at r; support [K] evenly spaced from v_min to v_max. Each shifted atom
+    r + discount·z_j is clipped to [v_min, v_max] and its mass split between the two nearest atoms in
+    proportion to closeness (all of it to one atom when it lands exactly on it).
+    """
+    num_atoms = support.shape[0]
+    v_min, v_max = support[0].item(), support[-1].item()
+    delta = (v_max - v_min) / (num_atoms - 1)
+    shifted = (reward[:, None] + discount[:, None] * support[None, :]).clamp(v_min, v_max)  # [B, K]
+    position = (shifted - v_min) / delta  # [B, K] in [0, K - 1]
+    lower = position.floor().clamp(max=num_atoms - 1)
+    upper_weight = position - lower  # 0 when the atom lands on a support point
+    lower = lower.long()
+    upper = (lower + 1).clamp(max=num_atoms - 1)
+    target = torch.zeros_like(next_probs)
+    target.scatter_add_(1, lower, next_probs * (1.0 - upper_weight))
+    target.scatter_add_(1, upper, next_probs * upper_weight)
+    return target
+
+
+def categorical_loss(
+    log_probs_taken: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Cross-entropy -Σ_k m_k log p_k(s, a) between the projected target m [B, K] and log p [B, K].
+
+    Returns the (optionally importance-weighted) mean and, per sample, the cross-entropy [B] that
+    Rainbow uses as the replay priority (Hessel et al. 2018, §2).
+    """
+    per_sample = -(target.detach() * log_probs_taken).sum(dim=-1)  # [B]
+    loss = per_sample.mean() if weights is None else (weights * per_sample).mean()
+    return loss, {"cross_entropy": per_sample.detach()}
+
+
 # ----------------------------------------------------------------------------------------------
 # policy gradients: every loss is minimised; log-probs [B] of the taken actions, advantages [B]
 

@@ -1,7 +1,8 @@
 """DQN (Mnih et al. 2015): ε-greedy acting, experience replay, a target network, Huber TD loss.
 
 Each Rainbow (Hessel et al. 2018) component is a separate flag and they compose freely: `double`
-(the target), `dueling` and `noisy` (the network), `prioritized` (the buffer), `n_step` (the returns).
+(the target), `dueling` and `noisy` (the network), `prioritized` (the buffer), `n_step` (the returns),
+`distributional` (C51: a categorical return distribution and a cross-entropy loss).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from classic_rl.agents.base import Transition, due_update_rounds, linear_schedul
 from classic_rl.buffers import Batch, NStepWindow, PrioritizedReplayBuffer, ReplayBuffer
 from classic_rl.config import ConfigError, check, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
-from classic_rl.losses import q_learning_loss, td_target
+from classic_rl.losses import categorical_loss, categorical_projection, q_learning_loss, td_target
 from classic_rl.nets import QNetwork, reset_noise
 from classic_rl.optim import adam, clip_grad_norm, set_lr
 
@@ -44,12 +45,19 @@ class DQNConfig:
     dueling: bool = False  # Q = V + A - mean(A) (Wang et al. 2016)
     noisy: bool = False  # NoisyLinear layers explore instead of ε-greedy (Fortunato et al. 2018)
     noisy_sigma0: float = field(default=0.5, metadata=positive("initial σ scale of factorized noise"))
+    # how many of the last layers are noisy (null: all). The paper's Atari nets keep the conv torso
+    # deterministic and make the fully-connected layers noisy; 2 is that split for an MLP.
+    noisy_layers: Optional[int] = field(default=None, metadata=check(lambda v: v is None or v >= 1, "null or an integer >= 1"))
     # independent noise for each row of a batch (each env when acting, each sampled transition when
     # learning) instead of the paper's one draw per batch: the gradient then averages over noise
     noisy_per_sample: bool = False
     # false: the target net uses the mean weights (noise off), a lower-variance target than the paper's
     noisy_target: bool = True
     n_step: int = field(default=1, metadata=positive("steps summed in each return"))
+    distributional: bool = False  # C51 (Bellemare et al. 2017): a categorical distribution over returns
+    num_atoms: int = field(default=51, metadata=check(lambda v: v >= 2, ">= 2", "atoms of the C51 support"))
+    v_min: float = -10.0  # the C51 support spans [v_min, v_max]: cover the env's discounted returns
+    v_max: float = 10.0
     prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
     priority_alpha: float = field(default=0.6, metadata=unit_interval("priority exponent α"))
     priority_beta_start: float = field(default=0.4, metadata=unit_interval("initial IS exponent β"))
@@ -64,6 +72,16 @@ class DQNConfig:
             )
         if any(h <= 0 for h in self.hidden_sizes):
             raise ConfigError(f"config key 'hidden_sizes' = {self.hidden_sizes} must hold positive widths")
+        if self.distributional and not self.v_min < self.v_max:
+            raise ConfigError(
+                f"config keys 'v_min' = {self.v_min} and 'v_max' = {self.v_max} give an empty C51 support; "
+                f"allowed: v_min < v_max"
+            )
+        if self.noisy_layers is not None and self.noisy_layers > len(self.hidden_sizes) + 1:
+            raise ConfigError(
+                f"config key 'noisy_layers' = {self.noisy_layers} is more than the {len(self.hidden_sizes) + 1} "
+                f"layers of hidden_sizes {self.hidden_sizes}; allowed: 1 to {len(self.hidden_sizes) + 1} or null"
+            )
 
     @staticmethod
     def supports(spec: EnvSpec) -> str | None:
@@ -78,9 +96,10 @@ class DQN:
         self.cfg, self.spec, self.device = cfg, spec, spec.device
         self.num_actions = int(spec.action_space.n)
         torch.manual_seed(seed)  # network initialisation
+        support = torch.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms) if cfg.distributional else None  # z [K]
         self.q = QNetwork(
             spec.observation_space, self.num_actions, cfg.hidden_sizes, cfg.dueling,
-            cfg.noisy_sigma0 if cfg.noisy else None,
+            cfg.noisy_sigma0 if cfg.noisy else None, cfg.noisy_layers, support,
         ).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         if cfg.noisy and not cfg.noisy_target:
@@ -160,6 +179,28 @@ class DQN:
             next_value = next_q.max(dim=-1).values
         return td_target(batch.reward, next_value, batch.terminated, batch.discount)
 
+    @torch.no_grad()
+    def target_distribution(self, batch: Batch) -> torch.Tensor:
+        """C51 target m [B, K]: Z(s', a*) shifted by r + γ^n (1 - terminated) z and projected (Alg. 1)."""
+        next_probs = self.q_target.log_probs(batch.next_obs).exp()  # [B, A, K]
+        next_q = self.q(batch.next_obs) if self.cfg.double else (next_probs * self.q_target.support).sum(-1)
+        best = next_q.argmax(dim=-1)  # [B]
+        chosen = next_probs[torch.arange(best.shape[0], device=best.device), best]  # [B, K]
+        discount = batch.discount * (1.0 - batch.terminated)
+        return categorical_projection(chosen, batch.reward, discount, self.q_target.support)
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The TD loss of `batch`, the per-sample priority signal [B] and the mean Q(s, a) of the batch."""
+        rows = torch.arange(batch.action.shape[0], device=batch.action.device)
+        if self.cfg.distributional:
+            log_probs = self.q.log_probs(batch.obs)[rows, batch.action]  # log p(s, a) [B, K]
+            loss, stats = categorical_loss(log_probs, self.target_distribution(batch), batch.weights)
+            q_taken = (log_probs.detach().exp() * self.q.support).sum(-1)
+            return loss, stats["cross_entropy"], q_taken.mean()
+        q_taken = self.q(batch.obs)[rows, batch.action]  # Q(s, a) [B]
+        loss, stats = q_learning_loss(q_taken, self.target(batch), batch.weights)
+        return loss, stats["td_error"], stats["q_mean"]
+
     def update(self) -> dict[str, float]:
         c = self.cfg
         rounds = self._due_rounds()
@@ -174,21 +215,19 @@ class DQN:
                 if c.noisy_target:
                     reset_noise(self.q_target, self.generator, rows)
             batch = self.buffer.sample(c.batch_size, self.generator)
-            target = self.target(batch)
-            q_taken = self.q(batch.obs).gather(1, batch.action[:, None]).squeeze(1)  # Q(s, a) [B]
-            loss, stats = q_learning_loss(q_taken, target, batch.weights)
+            loss, priority, q_mean = self.loss(batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
             self.optimizer.step()
             if c.prioritized:
-                self.buffer.update_priorities(batch.indices, stats["td_error"])
+                self.buffer.update_priorities(batch.indices, priority)
             self.gradient_steps += 1
             if self.gradient_steps % c.target_update_interval == 0:
                 self._update_target()
         return {
             "loss": loss.item(),
-            "q_mean": stats["q_mean"].item(),
+            "q_mean": q_mean.item(),
             "grad_norm": grad_norm.item(),
             "epsilon": self.epsilon,
             "learning_rate": self.lr,

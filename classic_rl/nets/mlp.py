@@ -33,8 +33,8 @@ class ObsEncoder(nn.Module):
 class MLP(nn.Sequential):
     """in_dim -> hidden... -> out_dim with an activation between layers (none after the last).
 
-    `linear` builds each layer (nn.Linear, or NoisyLinear for a noisy network); out_dim None ends
-    with the last hidden activation (a trunk for heads to sit on).
+    `linear` builds each layer (nn.Linear, or NoisyLinear for a noisy network), or is a list with
+    one builder per layer; out_dim None ends with the last hidden activation (a trunk for heads).
     """
 
     def __init__(
@@ -43,33 +43,51 @@ class MLP(nn.Sequential):
         hidden_sizes: Sequence[int],
         out_dim: int | None,
         activation: type[nn.Module] = nn.ReLU,
-        linear: Callable[[int, int], nn.Module] = nn.Linear,
+        linear: Callable[[int, int], nn.Module] | Sequence[Callable[[int, int], nn.Module]] = nn.Linear,
     ) -> None:
+        num_layers = len(hidden_sizes) + (out_dim is not None)
+        builders = list(linear) if isinstance(linear, Sequence) else [linear] * num_layers
+        if len(builders) != num_layers:
+            raise ValueError(f"{len(builders)} layer builders for {num_layers} layers")
         layers: list[nn.Module] = []
-        for width in hidden_sizes:
-            layers += [linear(in_dim, width), activation()]
+        for width, build in zip(hidden_sizes, builders):
+            layers += [build(in_dim, width), activation()]
             in_dim = width
         if out_dim is not None:
-            layers.append(linear(in_dim, out_dim))
+            layers.append(builders[-1](in_dim, out_dim))
         super().__init__(*layers)
         self.out_dim = out_dim if out_dim is not None else in_dim
 
 
 class DuelingHead(nn.Module):
-    """Features [N, D] -> Q [N, A] = V(s) + A(s, a) - mean_a A(s, a)  (Wang et al. 2016, eq. 9)."""
+    """Features [N, D] -> Q [N, A] = V(s) + A(s, a) - mean_a A(s, a)  (Wang et al. 2016, eq. 9).
 
-    def __init__(self, in_dim: int, num_actions: int, linear: Callable[[int, int], nn.Module] = nn.Linear) -> None:
+    With num_atoms K > 1 the same aggregation is applied to each atom's logit: [N, A, K] (Rainbow).
+    """
+
+    def __init__(
+        self, in_dim: int, num_actions: int, linear: Callable[[int, int], nn.Module] = nn.Linear, num_atoms: int = 1
+    ) -> None:
         super().__init__()
-        self.value = linear(in_dim, 1)
-        self.advantage = linear(in_dim, num_actions)
+        self.num_actions, self.num_atoms = num_actions, num_atoms
+        self.value = linear(in_dim, num_atoms)
+        self.advantage = linear(in_dim, num_actions * num_atoms)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        advantage = self.advantage(features)  # [N, A]
-        return self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)
+        if self.num_atoms == 1:
+            advantage = self.advantage(features)  # [N, A]
+            return self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)
+        advantage = self.advantage(features).view(-1, self.num_actions, self.num_atoms)  # [N, A, K]
+        value = self.value(features).unsqueeze(1)  # [N, 1, K]
+        return value + advantage - advantage.mean(dim=1, keepdim=True)
 
 
 class QNetwork(nn.Module):
-    """Q(s, ·): observation [N, ...] -> action values [N, A]; optionally dueling and/or noisy."""
+    """Q(s, ·): observation [N, ...] -> action values [N, A]; optionally dueling, noisy, distributional.
+
+    With a `support` z [K] (C51, Bellemare et al. 2017) the net outputs a categorical distribution over
+    the K atoms for each action, `log_probs(obs)` [N, A, K], and Q(s, a) = Σ_k z_k p_k(s, a).
+    """
 
     def __init__(
         self,
@@ -78,15 +96,36 @@ class QNetwork(nn.Module):
         hidden_sizes: Sequence[int],
         dueling: bool = False,
         noisy_sigma0: float | None = None,
+        noisy_layers: int | None = None,
+        support: torch.Tensor | None = None,
     ) -> None:
+        """`noisy_layers`: how many of the last layers are noisy (None: all); the dueling streams count as one."""
         super().__init__()
-        linear = nn.Linear if noisy_sigma0 is None else partial(NoisyLinear, sigma0=noisy_sigma0)
+        self.num_actions = num_actions
+        self.num_atoms = 1 if support is None else int(support.numel())
+        depth = len(hidden_sizes) + 1
+        num_noisy = 0 if noisy_sigma0 is None else depth if noisy_layers is None else noisy_layers
+        if not 0 <= num_noisy <= depth:
+            raise ValueError(f"noisy_layers = {noisy_layers} must be between 1 and the {depth} layers of the net")
+        noisy = partial(NoisyLinear, sigma0=noisy_sigma0)
+        linears = [nn.Linear] * (depth - num_noisy) + [noisy] * num_noisy  # one builder per layer
         self.encoder = ObsEncoder(observation_space)
         if dueling:
-            trunk = MLP(self.encoder.out_dim, hidden_sizes, None, linear=linear)
-            self.body = nn.Sequential(*trunk, DuelingHead(trunk.out_dim, num_actions, linear))
+            trunk = MLP(self.encoder.out_dim, hidden_sizes, None, linear=linears[:-1])
+            head = DuelingHead(trunk.out_dim, num_actions, linears[-1], self.num_atoms)
+            self.body = nn.Sequential(*trunk, head)
         else:
-            self.body = MLP(self.encoder.out_dim, hidden_sizes, num_actions, linear=linear)
+            self.body = MLP(self.encoder.out_dim, hidden_sizes, num_actions * self.num_atoms, linear=linears)
+        self.register_buffer("support", support)
+
+    def log_probs(self, obs: torch.Tensor) -> torch.Tensor:
+        """log p_k(s, a) [N, A, K] of a distributional net."""
+        if self.support is None:
+            raise RuntimeError("log_probs needs a distributional QNetwork (built with a support)")
+        logits = self.body(self.encoder(obs)).view(-1, self.num_actions, self.num_atoms)
+        return logits.log_softmax(dim=-1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.body(self.encoder(obs))
+        if self.support is None:
+            return self.body(self.encoder(obs))
+        return (self.log_probs(obs).exp() * self.support).sum(dim=-1)  # E[Z(s, a)] [N, A]

@@ -247,3 +247,15 @@ def test_noisy_target_off_evaluates_targets_on_the_mean_weights():
             if isinstance(layer, NoisyLinear):
                 layer.reset_noise()
         assert torch.equal(first, agent.q_target(obs))  # no noise enters the target
+
+
+def test_noisy_layers_puts_noise_on_the_last_layers_only_and_rejects_too_many():
+    from classic_rl.config import ConfigError
+    from classic_rl.nets import NoisyLinear
+
+    env = envs.make("CartPole-v1", 2)
+    agent = make_dqn(env, noisy=True, noisy_layers=1, hidden_sizes=[16, 16])
+    noisy = [m for m in agent.q.modules() if isinstance(m, NoisyLinear)]
+    assert noisy == [agent.q.body[-1]]  # the output layer only
+    with pytest.raises(ConfigError, match="noisy_layers"):
+        DQNConfig(noisy=True, noisy_layers=4, hidden_sizes=[16, 16])

@@ -1,6 +1,7 @@
 """Dueling aggregation and noisy layers."""
 
 import gymnasium as gym
+import pytest
 import torch
 
 from classic_rl.nets import DuelingHead, NoisyLinear, QNetwork, reset_noise
@@ -45,6 +46,19 @@ def test_noisy_dueling_q_network_gets_noise_everywhere():
     assert len(noisy) == 4  # two hidden layers, value and advantage streams
     reset_noise(net, torch.Generator().manual_seed(0))
     assert all(m.eps_in.abs().sum() > 0 for m in noisy)
+
+
+def test_noisy_layers_makes_only_the_last_layers_noisy():
+    space = gym.spaces.Box(-1, 1, (4,))
+    kinds = lambda net: [type(m).__name__ for m in net.modules() if isinstance(m, (torch.nn.Linear, NoisyLinear))]  # noqa: E731
+    plain = QNetwork(space, 2, [8, 8], noisy_sigma0=0.5, noisy_layers=2)
+    assert kinds(plain) == ["Linear", "NoisyLinear", "NoisyLinear"]  # deterministic torso, noisy head
+    dueling = QNetwork(space, 2, [8, 8], dueling=True, noisy_sigma0=0.5, noisy_layers=1)
+    assert kinds(dueling) == ["Linear", "Linear", "NoisyLinear", "NoisyLinear"]  # both streams are the last layer
+    assert kinds(QNetwork(space, 2, [8, 8], noisy_sigma0=0.5)) == ["NoisyLinear"] * 3  # None: all
+    assert kinds(QNetwork(space, 2, [8, 8], noisy_layers=2)) == ["Linear"] * 3  # no σ0: not noisy at all
+    with pytest.raises(ValueError, match="noisy_layers"):
+        QNetwork(space, 2, [8, 8], noisy_sigma0=0.5, noisy_layers=4)
 
 
 def test_noisy_linear_initialisation_follows_the_factorized_recipe():
