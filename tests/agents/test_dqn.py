@@ -259,3 +259,29 @@ def test_noisy_layers_puts_noise_on_the_last_layers_only_and_rejects_too_many():
     assert noisy == [agent.q.body[-1]]  # the output layer only
     with pytest.raises(ConfigError, match="noisy_layers"):
         DQNConfig(noisy=True, noisy_layers=4, hidden_sizes=[16, 16])
+
+
+def test_dqn_presets_compose_their_components_and_every_flag_overrides():
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from classic_rl.__main__ import config_dir
+    from classic_rl.run import load_config
+
+    def agent(*overrides):
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return load_config(OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True))[1]
+
+    flags = lambda a: {k: getattr(a, k) for k in ("double", "dueling", "prioritized", "noisy", "distributional")}  # noqa: E731
+    off = dict.fromkeys(["double", "dueling", "prioritized", "noisy", "distributional"], False)
+    assert flags(agent("agent=dqn", "env=Acrobot-v1")) == off
+    for preset, flag in [("double_dqn", "double"), ("dueling_dqn", "dueling"), ("per_dqn", "prioritized"),
+                         ("noisy_dqn", "noisy")]:
+        assert flags(agent(f"agent={preset}", "env=Acrobot-v1")) == {**off, flag: True}
+    assert agent("agent=nstep_dqn", "env=Acrobot-v1").n_step == 3
+    rainbow = agent("agent=rainbow", "env=Acrobot-v1")
+    assert flags(rainbow) == dict.fromkeys(off, True) and rainbow.n_step == 3
+    # every component is a plain override on agent=dqn (no '+' needed)
+    mixed = agent("agent=dqn", "env=Acrobot-v1", "agent.double=true", "agent.noisy=true", "agent.noisy_layers=1",
+                  "agent.distributional=true", "agent.v_min=-100", "agent.priority_alpha=0.5", "agent.n_step=5")
+    assert mixed.double and mixed.noisy and mixed.noisy_layers == 1 and mixed.v_min == -100 and mixed.n_step == 5
