@@ -13,6 +13,24 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
+def step(agent, env, obs):
+    """One vector step: act, step `env`, give the agent the transition; (next_obs, action, terminated, truncated, info)."""
+    from classic_rl.agents import Transition
+
+    action = agent.act(obs)
+    next_obs, reward, terminated, truncated, info = env.step(action)
+    agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
+    return next_obs, action, terminated, truncated, info
+
+
+def collect(agent, env, num_steps: int, seed: int = 0):
+    """Reset `env` with `seed` and feed the agent `num_steps` vector steps; returns the last observation."""
+    obs, _ = env.reset(seed=seed)
+    for _ in range(num_steps):
+        obs = step(agent, env, obs)[0]
+    return obs
+
+
 def small_config(**sections) -> dict:
     """A composed-config dict for fast in-process runs (no Hydra)."""
     cfg = {

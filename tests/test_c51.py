@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from classic_rl import agents, envs
-from classic_rl.agents import Transition
 from classic_rl.agents.dqn import DQNConfig
 from classic_rl.buffers import Batch
 from classic_rl.config import ConfigError, from_dict
 from classic_rl.losses import categorical_loss, categorical_projection
 from classic_rl.nets import QNetwork
+from tests.conftest import collect
 
 SUPPORT = torch.linspace(0.0, 4.0, 5)  # atoms 0, 1, 2, 3, 4
 
@@ -109,12 +109,7 @@ def test_c51_with_every_other_component_learns_a_step():
     env = envs.make("CartPole-v1", 4)
     agent = make_c51(env, double=True, dueling=True, prioritized=True, noisy=True, n_step=3,
                      v_max=100.0, num_atoms=11, batch_size=16, train_freq=16, gradient_steps=4)
-    obs, _ = env.reset(seed=0)
-    for _ in range(20):
-        action = agent.act(obs)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
-        obs = next_obs
+    collect(agent, env, 20)
     before = [p.detach().clone() for p in agent.q.parameters()]
     stats = agent.update()
     assert stats["loss"] > 0 and 0 <= stats["q_mean"] <= 100
@@ -145,15 +140,19 @@ def test_c51_learns_deterministic_frozen_lake(tmp_path):
     assert summary["solved_at_step"] == summary["env_steps"] < 20000
 
 
-def test_c51_rainbow_runs_are_seeded(tmp_path):
+def test_c51_rainbow_runs_are_seeded_and_resume_exactly(tmp_path):
     from classic_rl.run import main
     from tests.conftest import small_config
 
     agent = {"double": True, "dueling": True, "prioritized": True, "noisy": True, "n_step": 3,
              "distributional": True, "num_atoms": 11, "v_min": 0.0, "v_max": 50.0}
-    for name in ("a", "b"):
-        main(small_config(agent=agent, train={"total_steps": 1200}), tmp_path / name)
+    cfg = lambda steps, **kw: small_config(agent=agent, train={"total_steps": steps}, **kw)  # noqa: E731
+    main(cfg(1200), tmp_path / "a")
+    main(cfg(1200), tmp_path / "b")
+    main(cfg(600), tmp_path / "part")
+    main(cfg(1200, resume=str(tmp_path / "part")), tmp_path / "resumed")
     load = lambda d: torch.load(d / "checkpoint.pt", weights_only=False)["agent"]["q"]  # noqa: E731
-    a, b = load(tmp_path / "a"), load(tmp_path / "b")
+    a = load(tmp_path / "a")
     assert torch.equal(a["support"], torch.linspace(0.0, 50.0, 11))
-    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    for other in ("b", "resumed"):
+        assert all(torch.equal(v, load(tmp_path / other)[k]) for k, v in a.items()), other

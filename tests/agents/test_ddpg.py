@@ -16,7 +16,7 @@ from classic_rl.config import ConfigError, UserError
 from classic_rl.envs.base import EnvSpec
 from classic_rl.noise import GaussianNoise, OrnsteinUhlenbeckNoise
 from classic_rl.run import main
-from tests.conftest import CLI, ROOT, cli_env, small_config
+from tests.conftest import CLI, ROOT, cli_env, small_config, step
 
 TD3 = {"twin_critics": True, "policy_delay": 2, "target_noise": 0.2, "target_noise_clip": 0.5}
 
@@ -24,13 +24,6 @@ TD3 = {"twin_critics": True, "policy_delay": 2, "target_noise": 0.2, "target_noi
 def make_ddpg(env, **kw):
     cfg = {"buffer_size": 1000, "batch_size": 8, "learning_starts": 0, "hidden_sizes": [16], **kw}
     return agents.make(agents.make_config({"name": "ddpg", **cfg}), env.spec)
-
-
-def step(agent, env, obs):
-    action = agent.act(obs)
-    next_obs, reward, terminated, truncated, info = env.step(action)
-    agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
-    return next_obs, action, terminated, truncated, info
 
 
 def box_spec(low, high, num_envs=4):

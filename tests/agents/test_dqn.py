@@ -7,7 +7,7 @@ from classic_rl import agents, envs
 from classic_rl.agents import Transition
 from classic_rl.agents.dqn import DQNConfig
 from classic_rl.run import main
-from tests.conftest import small_config
+from tests.conftest import collect, small_config
 
 
 def make_dqn(env, **kw):
@@ -124,12 +124,7 @@ def test_prioritized_update_writes_td_errors_back_as_priorities():
     env = envs.make("CartPole-v1", 4)
     agent = make_dqn(env, prioritized=True, priority_alpha=0.5, priority_eps=0.01, batch_size=16,
                      train_freq=16, gradient_steps=1, lr=1e-12)
-    obs, _ = env.reset(seed=0)
-    for _ in range(4):
-        action = agent.act(obs)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
-        obs = next_obs
+    collect(agent, env, 4)
     assert torch.equal(agent.buffer.tree.get(torch.arange(16)), torch.ones(16, dtype=torch.float64))
     sampled = []
     sample = agent.buffer.sample
@@ -182,12 +177,7 @@ def test_noisy_dqn_resamples_noise_every_gradient_step_and_evaluates_the_mean_ne
 
     env = envs.make("CartPole-v1", 4)
     agent = make_dqn(env, noisy=True, hidden_sizes=[16], batch_size=8, train_freq=8, gradient_steps=3)
-    obs, _ = env.reset(seed=0)
-    for _ in range(2):
-        action = agent.act(obs)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
-        obs = next_obs
+    collect(agent, env, 2)
     seen = []  # the online net's first-layer noise at each forward pass on a sampled batch
     forward = agent.q.forward
     monkeypatch.setattr(agent.q, "forward", lambda x: seen.append(agent.q.body[0].eps_in.clone()) or forward(x))

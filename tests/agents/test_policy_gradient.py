@@ -11,20 +11,13 @@ from classic_rl.config import ConfigError
 from classic_rl.losses import adaptive_kl_beta
 from classic_rl.normalize import RewardScaler, RunningMeanStd
 from classic_rl.run import main
-from tests.conftest import small_config
+from tests.conftest import small_config, step
 
 PG = ("reinforce", "a2c", "ppo")
 
 
 def make(name, env, **kw):
     return agents.make(agents.make_config({"name": name, **kw}), env.spec, seed=0)
-
-
-def step(agent, env, obs):
-    action = agent.act(obs)
-    next_obs, reward, terminated, truncated, info = env.step(action)
-    agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
-    return next_obs, action, terminated, truncated, info
 
 
 def zero_networks(agent):
