@@ -42,8 +42,8 @@ def categorical_projection(
     delta = (v_max - v_min) / (num_atoms - 1)
     shifted = (reward[:, None] + discount[:, None] * support[None, :]).clamp(v_min, v_max)  # [B, K]
     position = (shifted - v_min) / delta  # [B, K] in [0, K - 1]
-    lower = position.floor().clamp(max=num_atoms - 1)
-    upper_weight = position - lower  # 0 when the atom lands on a support point
+    lower = position.floor()
+    upper_weight = position - lower  # 0 when the atom lands on a support point (always at v_max)
     lower = lower.long()
     upper = (lower + 1).clamp(max=num_atoms - 1)
     target = torch.zeros_like(next_probs)

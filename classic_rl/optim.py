@@ -18,6 +18,26 @@ def adam(params: list[torch.nn.Parameter] | list[dict[str, Any]], lr: float,
         return cls(params, lr=lr, **kwargs)
 
 
+def micro_batch_backward(mask: torch.Tensor, micro_batch_size: int | None, loss_fn) -> dict[str, torch.Tensor]:
+    """Backward through `loss_fn(part)` -> (loss, stats) for micro-batches `part` of the n sequences
+    (the columns of mask [T, n]), `micro_batch_size` at a time (None: all at once).
+
+    Each loss must be its micro-batch's share of the whole batch's loss (divided by the batch's
+    denominator), so the gradients add up to the batch's. Returns "loss", the sum of the losses, and
+    each stat (a mean over its micro-batch's tokens) as the token-weighted mean over the batch.
+    """
+    tokens = mask.sum().clamp(min=1)
+    sums: dict[str, torch.Tensor] = {}
+    for part in torch.arange(mask.shape[1], device=mask.device).split(micro_batch_size or mask.shape[1]):
+        loss, stats = loss_fn(part)
+        loss.backward()
+        share = mask[:, part].sum() / tokens
+        sums["loss"] = sums.get("loss", 0.0) + loss.detach()
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0.0) + v.detach() * share
+    return sums
+
+
 def clip_grad_norm(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
     """clip_grad_norm_ (global L2 norm) without its per-call overhead; returns the norm before clipping."""
     if not hasattr(torch.nn.utils, "get_total_norm"):  # torch < 2.6

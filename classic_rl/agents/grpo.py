@@ -24,7 +24,7 @@ from classic_rl.losses import (
 )
 from classic_rl.nets.policy import Activation, Actor, ActorCritic, unsupported_spaces
 from classic_rl.agents.base import annealed_lr
-from classic_rl.optim import adam, clip_grad_norm, set_lr
+from classic_rl.optim import adam, clip_grad_norm, micro_batch_backward, set_lr
 
 
 @dataclass(frozen=True)
@@ -140,17 +140,11 @@ class GRPO:
         """One step on the sequences of a minibatch: tokens [T, n], advantages [n]; computed in
         micro-batches of sequences whose losses share the minibatch's denominator, so they sum to it."""
         c = self.cfg
-        n = action.shape[1]
         denominator = aggregate_denominator(mask, c.loss_agg)
         self.optimizer.zero_grad(set_to_none=True)
-        sums: dict[str, torch.Tensor] = {}
-        for part in torch.arange(n, device=self.device).split(c.micro_batch_size or n):
-            loss, stats = self._loss(obs[:, part], action[:, part], old_log_prob[:, part], advantage[part],
-                                     mask[:, part], None if ref_log_prob is None else ref_log_prob[:, part], denominator)
-            loss.backward()
-            share = mask[:, part].sum() / mask.sum().clamp(min=1)  # token-weighted means of the stats
-            for k, v in {"loss": loss.detach(), **stats}.items():
-                sums[k] = sums.get(k, 0.0) + (v if k == "loss" else v * share)
+        sums = micro_batch_backward(mask, c.micro_batch_size, lambda part: self._loss(
+            obs[:, part], action[:, part], old_log_prob[:, part], advantage[part], mask[:, part],
+            None if ref_log_prob is None else ref_log_prob[:, part], denominator))
         sums["grad_norm"] = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)  # no gradients held while generating

@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 import torch
 
 from classic_rl.agents.base import Transition, annealed_lr, linear_schedule
-from classic_rl.optim import adam, clip_grad_norm, set_lr
+from classic_rl.optim import adam, clip_grad_norm, micro_batch_backward, set_lr
 from classic_rl.buffers.rollout import LockstepCollector, RolloutCollector
 from classic_rl.config import ConfigError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
@@ -280,25 +280,23 @@ class PPO:
         c = self.cfg
         low, high = self.clip_range
         tokens = mask.sum().clamp(min=1)
-        self.optimizer.zero_grad(set_to_none=True)
-        sums: dict[str, torch.Tensor] = {}
-        n = action.shape[1]
-        for part in torch.arange(n, device=self.device).split(c.micro_batch_size or n):
+
+        def micro_batch(part):
             m = mask[:, part]
             share = m.sum() / tokens  # this micro-batch's part of the minibatch's token means
             log_prob, entropy, value = self.policy.evaluate(obs[:, part], action[:, part], entropy=True)
             log_ratio = log_prob - old_log_prob[:, part]
-            policy_loss = aggregate_loss(clipped_surrogate(log_ratio, advantage[:, part], low, high), m,
-                                         "token_mean", tokens)
-            v_loss = value_loss(value, returns[:, part], old_value[:, part], c.clip_value, m) * share
-            ent = entropy[m].mean() * share
-            loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(ent)
-            loss.backward()
-            stats = clip_stats(log_ratio, low, high, m)
-            parts = {"loss": loss, "policy_loss": policy_loss, "value_loss": v_loss, "entropy": ent,
-                     **{k: v * share for k, v in stats.items()}}
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v.detach()
+            surrogate = clipped_surrogate(log_ratio, advantage[:, part], low, high)
+            policy_loss = aggregate_loss(surrogate, m, "token_mean", tokens)
+            v_loss = value_loss(value, returns[:, part], old_value[:, part], c.clip_value, m)
+            ent = entropy[m].mean()
+            loss = policy_loss + (c.vf_coef * v_loss + c.ent_coef * entropy_loss(ent)) * share
+            stats = {"policy_loss": aggregate_loss(surrogate.detach(), m, "token_mean"), "value_loss": v_loss,
+                     "entropy": ent, **clip_stats(log_ratio, low, high, m)}
+            return loss, stats
+
+        self.optimizer.zero_grad(set_to_none=True)
+        sums = micro_batch_backward(mask, c.micro_batch_size, micro_batch)
         if c.target_kl is not None and sums["approx_kl"].item() > c.target_kl:
             self.optimizer.zero_grad(set_to_none=True)
             return None

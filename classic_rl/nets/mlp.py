@@ -74,12 +74,10 @@ class DuelingHead(nn.Module):
         self.advantage = linear(in_dim, num_actions * num_atoms)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.num_atoms == 1:
-            advantage = self.advantage(features)  # [N, A]
-            return self.value(features) + advantage - advantage.mean(dim=-1, keepdim=True)
         advantage = self.advantage(features).view(-1, self.num_actions, self.num_atoms)  # [N, A, K]
         value = self.value(features).unsqueeze(1)  # [N, 1, K]
-        return value + advantage - advantage.mean(dim=1, keepdim=True)
+        q = value + advantage - advantage.mean(dim=1, keepdim=True)
+        return q.squeeze(-1) if self.num_atoms == 1 else q  # [N, A] or [N, A, K]
 
 
 class QNetwork(nn.Module):
