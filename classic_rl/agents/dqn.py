@@ -29,6 +29,9 @@ class DQNConfig:
     lr: float = field(default=1e-3, metadata=positive("Adam learning rate"))
     lr_end: Optional[float] = field(default=None, metadata=non_negative("anneal lr linearly to this"))
     lr_decay_steps: int = field(default=0, metadata=non_negative("env steps of the lr annealing"))
+    # Adam's ε: Rainbow uses 1.5e-4 (Hessel et al. 2018, Table 1); a large ε shrinks the steps once
+    # the TD errors (and so the gradients) are small, instead of normalising them back up to lr
+    adam_eps: float = field(default=1e-8, metadata=positive("Adam's denominator ε"))
     batch_size: int = field(default=64, metadata=positive())
     buffer_size: int = field(default=100_000, metadata=positive("replay capacity in transitions"))
     learning_starts: int = field(default=1_000, metadata=non_negative("env steps before learning"))
@@ -105,7 +108,7 @@ class DQN:
         if cfg.noisy and not cfg.noisy_target:
             self.q_target.eval()  # NoisyLinear in eval mode: the mean weights
         self.params = list(self.q.parameters())
-        self.optimizer = adam(self.params, cfg.lr)
+        self.optimizer = adam(self.params, cfg.lr, eps=cfg.adam_eps)
         obs_dtype = torch.int64 if spec.discrete_observations else torch.float32
         buffer_args = (cfg.buffer_size, tuple(spec.observation_space.shape), obs_dtype, (), torch.int64, self.device)
         self.buffer = (

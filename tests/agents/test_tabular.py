@@ -258,3 +258,22 @@ def test_command_line_configs_compose():
     assert cfg.env.id == "FrozenLake8x8-v1" and cfg.eval.episodes == 1000 and agent.q_init == 0.5
     cfg, _ = composed("agent=expected_sarsa", "env=FrozenLake-v1", "+env.kwargs.is_slippery=false")
     assert cfg.env.kwargs == {"is_slippery": False} and cfg.train.total_steps == 50_000
+
+
+def cliff_config(name, epsilon, alpha, steps):
+    return tabular_config(name, env={"id": "CliffWalking-v1", "num_envs": 16, "max_episode_steps": 200},
+                          agent={"alpha": alpha, "q_init": 0.0, "epsilon_start": epsilon, "epsilon_end": epsilon},
+                          train={"total_steps": steps}, eval={"every_steps": 0, "episodes": 1})
+
+
+def test_cliff_walking_sarsa_takes_the_safe_path_under_epsilon_0_1(tmp_path):
+    # Sutton & Barto, Example 6.6: on-policy values price in the ε-greedy falls, so the greedy path
+    # keeps a row away from the cliff (15 steps), unlike Q-learning's 13.
+    summary = main(cliff_config("sarsa", 0.1, 0.1, 20_000), tmp_path)
+    assert summary["eval_return_mean"] == -15.0
+
+
+def test_cliff_walking_expected_sarsa_with_small_epsilon_finds_the_optimal_path(tmp_path):
+    # with ε = 0.002 the expected falls along the edge cost less than the safe path's two extra steps
+    summary = main(cliff_config("expected_sarsa", 0.002, 1.0, 30_000), tmp_path)
+    assert summary["eval_return_mean"] == -13.0
