@@ -40,6 +40,7 @@ class DQNConfig:
     target_update_interval: int = field(default=500, metadata=positive("gradient steps between target updates"))
     tau: float = field(default=1.0, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]; 1 = hard copy"))
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    scale_obs: bool = False  # map finite observation bounds onto [-1, 1] at the net's input (nets/mlp.py ObsEncoder)
     epsilon_start: float = field(default=1.0, metadata=unit_interval())
     epsilon_end: float = field(default=0.05, metadata=unit_interval())
     epsilon_decay_steps: int = field(default=10_000, metadata=non_negative("env steps of ε annealing"))
@@ -102,7 +103,7 @@ class DQN:
         support = torch.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms) if cfg.distributional else None  # z [K]
         self.q = QNetwork(
             spec.observation_space, self.num_actions, cfg.hidden_sizes, cfg.dueling,
-            cfg.noisy_sigma0 if cfg.noisy else None, cfg.noisy_layers, support,
+            cfg.noisy_sigma0 if cfg.noisy else None, cfg.noisy_layers, support, cfg.scale_obs,
         ).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         if cfg.noisy and not cfg.noisy_target:

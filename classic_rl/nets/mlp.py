@@ -13,9 +13,14 @@ from classic_rl.nets.noisy import NoisyLinear
 
 
 class ObsEncoder(nn.Module):
-    """Observation [N, *shape] -> features [N, D]: flattens a Box, one-hot encodes a Discrete."""
+    """Observation [N, *shape] -> features [N, D]: flattens a Box, one-hot encodes a Discrete.
 
-    def __init__(self, space: gym.Space) -> None:
+    `scale`: map each Box dimension with finite bounds [low, high] linearly onto [-1, 1] (dimensions
+    with an infinite bound pass unchanged), so that, e.g., MountainCar's velocity (±0.07) reaches the
+    first layer on the same scale as its position (-1.2 to 0.6).
+    """
+
+    def __init__(self, space: gym.Space, scale: bool = False) -> None:
         super().__init__()
         if isinstance(space, gym.spaces.Discrete):
             self.num_classes, self.out_dim = int(space.n), int(space.n)
@@ -23,11 +28,22 @@ class ObsEncoder(nn.Module):
             self.num_classes, self.out_dim = None, int(torch.Size(space.shape).numel())
         else:
             raise TypeError(f"unsupported observation space {space}; expected Box or Discrete")
+        self.scaled = scale and self.num_classes is None
+        if self.scaled:  # x -> (x - mid) / half_width where both bounds are finite, else x
+            low = torch.as_tensor(space.low, dtype=torch.float32).flatten()
+            high = torch.as_tensor(space.high, dtype=torch.float32).flatten()
+            finite = torch.isfinite(low) & torch.isfinite(high) & (high > low)
+            mid = torch.where(finite, (high + low) / 2, torch.zeros_like(low))
+            half = torch.where(finite, (high - low) / 2, torch.ones_like(low))
+            # derived from the space, so not saved: checkpoints stay the same with or without it
+            self.register_buffer("mid", mid, persistent=False)
+            self.register_buffer("half_width", half, persistent=False)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.num_classes is not None:
             return nn.functional.one_hot(obs.long(), self.num_classes).float()
-        return obs.float().flatten(1)
+        x = obs.float().flatten(1)
+        return (x - self.mid) / self.half_width if self.scaled else x
 
 
 class MLP(nn.Sequential):
@@ -96,8 +112,10 @@ class QNetwork(nn.Module):
         noisy_sigma0: float | None = None,
         noisy_layers: int | None = None,
         support: torch.Tensor | None = None,
+        scale_obs: bool = False,
     ) -> None:
-        """`noisy_layers`: how many of the last layers are noisy (None: all); the dueling streams count as one."""
+        """`noisy_layers`: how many of the last layers are noisy (None: all); the dueling streams count as one.
+        `scale_obs`: ObsEncoder's bounds scaling."""
         super().__init__()
         self.num_actions = num_actions
         self.num_atoms = 1 if support is None else int(support.numel())
@@ -107,7 +125,7 @@ class QNetwork(nn.Module):
             raise ValueError(f"noisy_layers = {noisy_layers} must be between 1 and the {depth} layers of the net")
         noisy = partial(NoisyLinear, sigma0=noisy_sigma0)
         linears = [nn.Linear] * (depth - num_noisy) + [noisy] * num_noisy  # one builder per layer
-        self.encoder = ObsEncoder(observation_space)
+        self.encoder = ObsEncoder(observation_space, scale=scale_obs)
         if dueling:
             trunk = MLP(self.encoder.out_dim, hidden_sizes, None, linear=linears[:-1])
             head = DuelingHead(trunk.out_dim, num_actions, linears[-1], self.num_atoms)

@@ -1,6 +1,7 @@
 """Dueling aggregation and noisy layers."""
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
@@ -100,3 +101,15 @@ def test_noisy_linear_per_row_noise_is_the_factorized_layer_of_each_row():
     layer.train()
     layer.reset_noise(torch.Generator().manual_seed(3))  # back to one draw shared by the batch
     assert layer.eps_in.shape == (5,)
+
+
+def test_obs_encoder_scales_finite_bounds_onto_unit_interval():
+    from classic_rl.nets.mlp import ObsEncoder
+
+    space = gym.spaces.Box(np.array([-1.2, -0.07, -np.inf], np.float32), np.array([0.6, 0.07, np.inf], np.float32))
+    enc = ObsEncoder(space, scale=True)
+    obs = torch.tensor([[-1.2, -0.07, 5.0], [0.6, 0.07, -3.0], [-0.3, 0.0, 0.0]])
+    expected = torch.tensor([[-1.0, -1.0, 5.0], [1.0, 1.0, -3.0], [0.0, 0.0, 0.0]])  # infinite bounds pass through
+    torch.testing.assert_close(enc(obs), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(ObsEncoder(space)(obs), obs)  # off by default
+    assert "mid" not in enc.state_dict()  # derived from the space, not saved
