@@ -184,11 +184,14 @@ def tabular_config(name="q_learning", env=None, agent=None, **sections):
     return cfg
 
 
+def cliff_config(name, epsilon, alpha, steps):
+    return tabular_config(name, env={"id": "CliffWalking-v1", "num_envs": 16, "max_episode_steps": 200},
+                          agent={"alpha": alpha, "q_init": 0.0, "epsilon_start": epsilon, "epsilon_end": epsilon},
+                          train={"total_steps": steps}, eval={"every_steps": 0, "episodes": 1})
+
+
 def test_cliff_walking_q_learning_finds_the_optimal_path(tmp_path):
-    cfg = tabular_config(env={"id": "CliffWalking-v1", "num_envs": 16, "max_episode_steps": 200},
-                         agent={"alpha": 1.0, "q_init": 0.0}, train={"total_steps": 5000},
-                         eval={"every_steps": 0, "episodes": 1})
-    summary = main(cfg, tmp_path)
+    summary = main(cliff_config("q_learning", 0.1, 1.0, 5000), tmp_path)
     assert summary["eval_return_mean"] == -13.0  # 13 steps along the cliff edge
     assert (tmp_path / "policy.png").stat().st_size > 10_000
 
@@ -259,11 +262,6 @@ def test_command_line_configs_compose():
     cfg, _ = composed("agent=expected_sarsa", "env=FrozenLake-v1", "+env.kwargs.is_slippery=false")
     assert cfg.env.kwargs == {"is_slippery": False} and cfg.train.total_steps == 50_000
 
-
-def cliff_config(name, epsilon, alpha, steps):
-    return tabular_config(name, env={"id": "CliffWalking-v1", "num_envs": 16, "max_episode_steps": 200},
-                          agent={"alpha": alpha, "q_init": 0.0, "epsilon_start": epsilon, "epsilon_end": epsilon},
-                          train={"total_steps": steps}, eval={"every_steps": 0, "episodes": 1})
 
 
 def test_cliff_walking_sarsa_takes_the_safe_path_under_epsilon_0_1(tmp_path):
