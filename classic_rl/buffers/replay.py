@@ -85,8 +85,8 @@ class ReplayBuffer:
         return torch.randint(0, self.size, (batch_size,), device=self.device, generator=generator)
 
     def gather(self, indices: torch.Tensor) -> Batch:
-        s = self.storage
-        return Batch(*(s[name][indices] for name in self.FIELDS), indices=indices)
+        s = self.storage  # index_select: a fraction of advanced indexing's per-call overhead
+        return Batch(*(s[name].index_select(0, indices) for name in self.FIELDS), indices=indices)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         """Uniform sample with replacement of `batch_size` stored transitions."""

@@ -30,7 +30,7 @@ class SumTree:
 
     def get(self, indices: torch.Tensor) -> torch.Tensor:
         """Priorities of leaves `indices` [B] -> [B]."""
-        return self.levels[-1][indices]
+        return self.levels[-1].index_select(0, indices)
 
     def update(self, indices: torch.Tensor, priorities: torch.Tensor) -> None:
         """Set leaves `indices` [B] to `priorities` [B] (repeated indices must carry equal values)."""
