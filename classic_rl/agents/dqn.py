@@ -62,6 +62,9 @@ class DQNConfig:
     num_atoms: int = field(default=51, metadata=check(lambda v: v >= 2, ">= 2", "atoms of the C51 support"))
     v_min: float = -10.0  # the C51 support spans [v_min, v_max]: cover the env's discounted returns
     v_max: float = 10.0
+    # scalar Q: clamp the TD target to [v_min, v_max], the range every discounted return lies in (as
+    # C51's support does). Q* is inside, so the fixed point is unchanged; over-estimation past it is cut
+    clip_target: bool = False
     prioritized: bool = False  # proportional prioritized replay (Schaul et al. 2016)
     priority_alpha: float = field(default=0.6, metadata=unit_interval("priority exponent α"))
     priority_beta_start: float = field(default=0.4, metadata=unit_interval("initial IS exponent β"))
@@ -79,6 +82,11 @@ class DQNConfig:
         if self.distributional and not self.v_min < self.v_max:
             raise ConfigError(
                 f"config keys 'v_min' = {self.v_min} and 'v_max' = {self.v_max} give an empty C51 support; "
+                f"allowed: v_min < v_max"
+            )
+        if self.clip_target and not self.v_min < self.v_max:
+            raise ConfigError(
+                f"config keys 'v_min' = {self.v_min} and 'v_max' = {self.v_max} give an empty target range; "
                 f"allowed: v_min < v_max"
             )
         if self.noisy_layers is not None and self.noisy_layers > len(self.hidden_sizes) + 1:
@@ -181,7 +189,8 @@ class DQN:
             next_value = next_q.gather(1, best).squeeze(1)
         else:
             next_value = next_q.max(dim=-1).values
-        return td_target(batch.reward, next_value, batch.terminated, batch.discount)
+        target = td_target(batch.reward, next_value, batch.terminated, batch.discount)
+        return target.clamp(self.cfg.v_min, self.cfg.v_max) if self.cfg.clip_target else target
 
     @torch.no_grad()
     def target_distribution(self, batch: Batch) -> torch.Tensor:

@@ -275,3 +275,20 @@ def test_dqn_presets_compose_their_components_and_every_flag_overrides():
     mixed = agent("agent=dqn", "env=Acrobot-v1", "agent.double=true", "agent.noisy=true", "agent.noisy_layers=1",
                   "agent.distributional=true", "agent.v_min=-100", "agent.priority_alpha=0.5", "agent.n_step=5")
     assert mixed.double and mixed.noisy and mixed.noisy_layers == 1 and mixed.v_min == -100 and mixed.n_step == 5
+
+
+def test_clip_target_clamps_td_targets_to_the_return_range():
+    from classic_rl.config import ConfigError
+
+    env = envs.make("CartPole-v1", 1)
+    obs = torch.zeros(3, 4)
+    for clip, expected in ((False, [-2.0, 3.0, 11.0]), (True, [0.0, 3.0, 10.0])):
+        agent = make_dqn(env, hidden_sizes=[], gamma=0.5, clip_target=clip, v_min=0.0, v_max=10.0)
+        set_linear_q(agent.q_target, [4.0, 20.0])  # max_a Q_target(s', a) = 20
+        batch = agent.buffer.gather(torch.tensor([0, 1, 2]))._replace(
+            obs=obs, next_obs=obs, reward=torch.tensor([-2.0, 3.0, 1.0]),
+            terminated=torch.tensor([1.0, 1.0, 0.0]), discount=torch.tensor([0.5, 0.5, 0.5]))
+        # terminal rows keep r (-2 is below v_min, so clipped to 0); 1 + 0.5 * 20 = 11 is above v_max
+        assert agent.target(batch).tolist() == expected
+    with pytest.raises(ConfigError, match="v_min"):
+        DQNConfig(clip_target=True, v_min=1.0, v_max=1.0)
