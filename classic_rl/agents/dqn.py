@@ -79,15 +79,10 @@ class DQNConfig:
             )
         if any(h <= 0 for h in self.hidden_sizes):
             raise ConfigError(f"config key 'hidden_sizes' = {self.hidden_sizes} must hold positive widths")
-        if self.distributional and not self.v_min < self.v_max:
+        if (self.distributional or self.clip_target) and not self.v_min < self.v_max:
             raise ConfigError(
-                f"config keys 'v_min' = {self.v_min} and 'v_max' = {self.v_max} give an empty C51 support; "
-                f"allowed: v_min < v_max"
-            )
-        if self.clip_target and not self.v_min < self.v_max:
-            raise ConfigError(
-                f"config keys 'v_min' = {self.v_min} and 'v_max' = {self.v_max} give an empty target range; "
-                f"allowed: v_min < v_max"
+                f"config keys 'v_min' = {self.v_min} and 'v_max' = {self.v_max} give an empty value range "
+                f"(the C51 support or the target clamp); allowed: v_min < v_max"
             )
         if self.noisy_layers is not None and self.noisy_layers > len(self.hidden_sizes) + 1:
             raise ConfigError(
