@@ -18,7 +18,7 @@ from classic_rl.buffers import Batch, NStepWindow, PrioritizedReplayBuffer, Repl
 from classic_rl.config import ConfigError, check, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import categorical_loss, categorical_projection, q_learning_loss, td_target
-from classic_rl.nets import QNetwork, reset_noise
+from classic_rl.nets import QNetwork, noise_scale, reset_noise
 from classic_rl.optim import adam, clip_grad_norm, set_lr
 
 
@@ -238,6 +238,7 @@ class DQN:
             "q_mean": q_mean.item(),
             "grad_norm": grad_norm.item(),
             "epsilon": self.epsilon,
+            **({"noise_scale": noise_scale(self.q)} if c.noisy else {}),
             "learning_rate": self.lr,
             **({"priority_beta": self.beta} if c.prioritized else {}),
         }

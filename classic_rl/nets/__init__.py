@@ -2,9 +2,9 @@
 
 from classic_rl.nets.deterministic import DeterministicActor, EnsembleLinear, QCritic
 from classic_rl.nets.mlp import MLP, DuelingHead, ObsEncoder, QNetwork
-from classic_rl.nets.noisy import NoisyLinear, reset_noise
+from classic_rl.nets.noisy import NoisyLinear, noise_scale, reset_noise
 from classic_rl.nets.policy import Actor, Categorical, Critic, DiagGaussian
 
-__all__ = ["MLP", "DuelingHead", "NoisyLinear", "ObsEncoder", "QNetwork", "reset_noise"]
+__all__ = ["MLP", "DuelingHead", "NoisyLinear", "noise_scale", "ObsEncoder", "QNetwork", "reset_noise"]
 __all__ += ["Actor", "Categorical", "Critic", "DiagGaussian"]
 __all__ += ["DeterministicActor", "EnsembleLinear", "QCritic"]

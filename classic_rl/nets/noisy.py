@@ -56,3 +56,13 @@ def reset_noise(net: nn.Module, generator: torch.Generator | None = None, rows: 
     for module in net.modules():
         if isinstance(module, NoisyLinear):
             module.reset_noise(generator, rows)
+
+
+@torch.no_grad()
+def noise_scale(net: nn.Module) -> float:
+    """Mean σ of the noisy weights in `net`, in units of 1/sqrt(fan_in): σ0 at initialisation, 0 without noise.
+
+    How much exploration the agent has kept (Fortunato et al. track the mean σ the same way, Fig. 3).
+    """
+    ratios = [m.weight_sigma.abs().mean() * math.sqrt(m.in_features) for m in net.modules() if isinstance(m, NoisyLinear)]
+    return torch.stack(ratios).mean().item() if ratios else 0.0

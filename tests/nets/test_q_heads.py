@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from classic_rl.nets import DuelingHead, NoisyLinear, QNetwork, reset_noise
+from classic_rl.nets import DuelingHead, NoisyLinear, QNetwork, noise_scale, reset_noise
 
 
 def test_dueling_head_is_value_plus_centred_advantage():
@@ -73,6 +73,17 @@ def test_noisy_linear_initialisation_follows_the_factorized_recipe():
         assert abs(mu.std().item() - bound / 3**0.5) < 0.05 * bound  # the std of a uniform on [-b, b]
     assert torch.allclose(layer.weight_sigma, torch.full((300, p), sigma0 * bound))
     assert torch.allclose(layer.bias_sigma, torch.full((300,), sigma0 * bound))
+
+
+def test_noise_scale_is_sigma0_at_init_and_follows_the_learned_sigma():
+    space = gym.spaces.Box(-1, 1, (4,))
+    net = QNetwork(space, 2, [16, 8], noisy_sigma0=0.4, noisy_layers=2)  # fan-ins 16 and 8
+    assert noise_scale(net) == pytest.approx(0.4)
+    last = [m for m in net.modules() if isinstance(m, NoisyLinear)][-1]
+    with torch.no_grad():
+        last.weight_sigma.mul_(0.5)  # one layer's σ halved: the mean over the two layers is 0.75 σ0
+    assert noise_scale(net) == pytest.approx(0.3)
+    assert noise_scale(QNetwork(space, 2, [16, 8])) == 0.0
 
 
 def test_noisy_linear_noise_is_f_of_standard_normals():
