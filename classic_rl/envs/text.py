@@ -145,6 +145,7 @@ class TextVectorEnv:
         self.generator.manual_seed(seed)
         self.obs = torch.full((num_envs, width), self.pad_id, dtype=torch.int64, device=self.device)
         self.prompt_index = torch.zeros(num_envs, dtype=torch.int64)
+        self.order = torch.zeros(0, dtype=torch.int64)  # training prompts still to come in this pass
         self.active = torch.ones(num_envs, dtype=torch.bool, device=self.device)
         self.t = 0  # tokens generated in this round
         self.samples: list[dict[str, Any]] = []  # this round's finished completions (row, prompt, completion, reward)
@@ -163,9 +164,7 @@ class TextVectorEnv:
         if self.split == "eval":  # the whole held-out set in order, every round the same
             index = torch.arange(self.num_envs) % len(self.prompts)
         else:
-            groups = self.num_envs // self.group_size
-            index = torch.randint(0, len(self.prompts), (groups,), generator=self.generator)
-            index = index.repeat_interleave(self.group_size)
+            index = self._next_prompts(self.num_envs // self.group_size).repeat_interleave(self.group_size)
         self.prompt_index = index
         self.samples = []
         self.obs.fill_(self.pad_id)
@@ -174,9 +173,18 @@ class TextVectorEnv:
         self.t = 0
         return self.obs.clone()
 
+    def _next_prompts(self, groups: int) -> torch.Tensor:
+        """The next `groups` training prompts: passes over the whole split, each in a fresh random order
+        (every prompt once per pass, as a data loader's epochs), not draws with replacement."""
+        while len(self.order) < groups:
+            self.order = torch.cat([self.order, torch.randperm(len(self.prompts), generator=self.generator)])
+        index, self.order = self.order[:groups], self.order[groups:]
+        return index
+
     def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         if seed is not None:
             self.generator.manual_seed(seed)
+            self.order = torch.zeros(0, dtype=torch.int64)
         return self._start_round(), {}
 
     def step(self, actions: torch.Tensor):
@@ -208,13 +216,14 @@ class TextVectorEnv:
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state(), "obs": self.obs.clone(), "active": self.active.clone(),
-                "prompt_index": self.prompt_index.clone(), "t": self.t}
+                "prompt_index": self.prompt_index.clone(), "t": self.t, "order": self.order.clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.set_state(state["generator"])
         self.obs = state["obs"].to(self.device).clone()
         self.active = state["active"].to(self.device).clone()
         self.prompt_index, self.t = state["prompt_index"].clone(), int(state["t"])
+        self.order = state.get("order", torch.zeros(0, dtype=torch.int64)).clone()
 
     def close(self) -> None:
         pass

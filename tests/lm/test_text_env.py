@@ -62,6 +62,31 @@ def test_groups_share_a_prompt_and_eval_split_is_fixed(tiny_lm):
     assert torch.equal(a, b) and len({tuple(r.tolist()) for r in a}) == 25
 
 
+def test_training_prompts_come_once_per_pass_in_a_fresh_order(tiny_lm):
+    env = make("text-arith", num_envs=10, tokenizer=tiny_lm.tokenizer, group_size=2, chat_template=False)
+    n = len(env.prompts)  # 75 training prompts, 5 groups (prompts) per round, so 15 rounds a pass
+
+    def prompts_of_rounds(k):
+        seen = []
+        for _ in range(k):
+            env._start_round()
+            groups = env.prompt_index[:: env.group_size]
+            assert torch.equal(env.prompt_index, groups.repeat_interleave(env.group_size))
+            seen += groups.tolist()
+        return seen
+
+    env.reset(seed=3)
+    first = env.prompt_index[:: env.group_size].tolist() + prompts_of_rounds(n // 5 - 1)
+    assert sorted(first) == list(range(n))  # every training prompt exactly once in the first pass
+    state = env.state_dict()
+    second = prompts_of_rounds(n // 5)
+    assert sorted(second) == list(range(n)) and second != first  # the next pass is reshuffled
+    env.load_state_dict(state)
+    assert prompts_of_rounds(n // 5) == second  # the order survives a checkpoint
+    env.reset(seed=3)
+    assert env.prompt_index[:: env.group_size].tolist() == first[:5]  # seeded
+
+
 def test_chat_template_wraps_the_prompt():
     from classic_rl.lm.tiny import byte_tokenizer
 
