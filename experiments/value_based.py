@@ -82,6 +82,7 @@ def run_pair(agent: str, env: str, seeds: list[int], jobs: int, workdir: Path) -
         # unreached seeds count as infinitely slow in the median
         "median_steps_to_target": _median([r["steps_to_target"] for r in rows]),
         "median_cpu_seconds_to_target": _median([r["cpu_seconds_to_target"] for r in rows]),
+        "eval_episodes": max(s["eval_episodes"] for s in summaries),  # episodes in each evaluation
         "runs": rows,
     }
 
@@ -118,13 +119,14 @@ def per_timing(capacity: int = 1_000_000, batch: int = 256, repeats: int = 500) 
 
 def table(results: list[dict], per: dict | None) -> str:
     lines = ["| agent | env | target | final return (mean ± std) | reached | stays | median steps | "
-             "median CPU-s |", "|---|---|---|---|---|---|---|---|"]
+             "median CPU-s | eval episodes |", "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         steps, cpu = r["median_steps_to_target"], r["median_cpu_seconds_to_target"]
         lines.append(
             f"| {r['agent']} | {r['env']} | {r['target']:g} | {r['final_return_mean']:.2f} ± "
             f"{r['final_return_std']:.2f} | {r['reached']}/{r['seeds']} | {r['final_at_target']}/{r['seeds']} | "
-            f"{'—' if steps is None else int(steps)} | {'—' if cpu is None else f'{cpu:.1f}'} |")
+            f"{'—' if steps is None else int(steps)} | {'—' if cpu is None else f'{cpu:.1f}'} | "
+            f"{r.get('eval_episodes', '—')} |")  # — : a part run before the count was recorded
     if per:
         lines.append(f"\nPrioritized replay, capacity {per['capacity']:,}, batch {per['batch']}: sample + priority "
                      f"update {per['median_ms']:.3f} ms median, {per['p90_ms']:.3f} ms p90 (CPU, one thread).")
