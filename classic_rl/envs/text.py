@@ -184,7 +184,7 @@ class TextVectorEnv:
     def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         if seed is not None:
             self.generator.manual_seed(seed)
-            self.order = torch.zeros(0, dtype=torch.int64)
+            self.order = self.order[:0]  # a new seed starts a new pass
         return self._start_round(), {}
 
     def step(self, actions: torch.Tensor):
@@ -223,7 +223,7 @@ class TextVectorEnv:
         self.obs = state["obs"].to(self.device).clone()
         self.active = state["active"].to(self.device).clone()
         self.prompt_index, self.t = state["prompt_index"].clone(), int(state["t"])
-        self.order = state.get("order", torch.zeros(0, dtype=torch.int64)).clone()
+        self.order = state.get("order", self.order[:0]).clone()
 
     def close(self) -> None:
         pass

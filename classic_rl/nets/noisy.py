@@ -53,9 +53,12 @@ class NoisyLinear(nn.Module):
 
 def reset_noise(net: nn.Module, generator: torch.Generator | None = None, rows: int | None = None) -> None:
     """Resample the noise of every NoisyLinear inside `net` (no-op for a net without any); `rows`: per row."""
-    for module in net.modules():
-        if isinstance(module, NoisyLinear):
-            module.reset_noise(generator, rows)
+    for module in noisy_layers(net):
+        module.reset_noise(generator, rows)
+
+
+def noisy_layers(net: nn.Module) -> list[NoisyLinear]:
+    return [m for m in net.modules() if isinstance(m, NoisyLinear)]
 
 
 @torch.no_grad()
@@ -64,5 +67,5 @@ def noise_scale(net: nn.Module) -> float:
 
     How much exploration the agent has kept (Fortunato et al. track the mean σ the same way, Fig. 3).
     """
-    ratios = [m.weight_sigma.abs().mean() * math.sqrt(m.in_features) for m in net.modules() if isinstance(m, NoisyLinear)]
+    ratios = [m.weight_sigma.abs().mean() * math.sqrt(m.in_features) for m in noisy_layers(net)]
     return torch.stack(ratios).mean().item() if ratios else 0.0
