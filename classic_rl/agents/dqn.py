@@ -40,6 +40,7 @@ class DQNConfig:
     target_update_interval: int = field(default=500, metadata=positive("gradient steps between target updates"))
     tau: float = field(default=1.0, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]; 1 = hard copy"))
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    layer_norm: bool = False  # LayerNorm between each hidden layer and its activation (nets/mlp.py MLP)
     scale_obs: bool = False  # map finite observation bounds onto [-1, 1] at the net's input (nets/mlp.py ObsEncoder)
     epsilon_start: float = field(default=1.0, metadata=unit_interval())
     epsilon_end: float = field(default=0.05, metadata=unit_interval())
@@ -107,6 +108,7 @@ class DQN:
         self.q = QNetwork(
             spec.observation_space, self.num_actions, cfg.hidden_sizes, cfg.dueling,
             cfg.noisy_sigma0 if cfg.noisy else None, cfg.noisy_layers, support, cfg.scale_obs,
+            cfg.layer_norm,
         ).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         if cfg.noisy and not cfg.noisy_target:

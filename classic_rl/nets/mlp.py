@@ -51,6 +51,7 @@ class MLP(nn.Sequential):
 
     `linear` builds each layer (nn.Linear, or NoisyLinear for a noisy network), or is a list with
     one builder per layer; out_dim None ends with the last hidden activation (a trunk for heads).
+    `layer_norm`: LayerNorm (Ba et al. 2016) between each hidden layer and its activation.
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class MLP(nn.Sequential):
         out_dim: int | None,
         activation: type[nn.Module] = nn.ReLU,
         linear: Callable[[int, int], nn.Module] | Sequence[Callable[[int, int], nn.Module]] = nn.Linear,
+        layer_norm: bool = False,
     ) -> None:
         num_layers = len(hidden_sizes) + (out_dim is not None)
         builders = list(linear) if isinstance(linear, Sequence) else [linear] * num_layers
@@ -67,7 +69,7 @@ class MLP(nn.Sequential):
             raise ValueError(f"{len(builders)} layer builders for {num_layers} layers")
         layers: list[nn.Module] = []
         for width, build in zip(hidden_sizes, builders):
-            layers += [build(in_dim, width), activation()]
+            layers += [build(in_dim, width), *([nn.LayerNorm(width)] if layer_norm else []), activation()]
             in_dim = width
         if out_dim is not None:
             layers.append(builders[-1](in_dim, out_dim))
@@ -113,9 +115,10 @@ class QNetwork(nn.Module):
         noisy_layers: int | None = None,
         support: torch.Tensor | None = None,
         scale_obs: bool = False,
+        layer_norm: bool = False,
     ) -> None:
         """`noisy_layers`: how many of the last layers are noisy (None: all); the dueling streams count as one.
-        `scale_obs`: ObsEncoder's bounds scaling."""
+        `scale_obs`: ObsEncoder's bounds scaling; `layer_norm`: MLP's LayerNorm on the hidden layers."""
         super().__init__()
         self.num_actions = num_actions
         self.num_atoms = 1 if support is None else int(support.numel())
@@ -127,11 +130,13 @@ class QNetwork(nn.Module):
         linears = [nn.Linear] * (depth - num_noisy) + [noisy] * num_noisy  # one builder per layer
         self.encoder = ObsEncoder(observation_space, scale=scale_obs)
         if dueling:
-            trunk = MLP(self.encoder.out_dim, hidden_sizes, None, linear=linears[:-1])
+            trunk = MLP(self.encoder.out_dim, hidden_sizes, None, linear=linears[:-1], layer_norm=layer_norm)
             head = DuelingHead(trunk.out_dim, num_actions, linears[-1], self.num_atoms)
             self.body = nn.Sequential(*trunk, head)
         else:
-            self.body = MLP(self.encoder.out_dim, hidden_sizes, num_actions * self.num_atoms, linear=linears)
+            self.body = MLP(
+                self.encoder.out_dim, hidden_sizes, num_actions * self.num_atoms, linear=linears, layer_norm=layer_norm
+            )
         self.register_buffer("support", support)
 
     def log_probs(self, obs: torch.Tensor) -> torch.Tensor:

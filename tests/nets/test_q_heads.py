@@ -124,3 +124,20 @@ def test_obs_encoder_scales_finite_bounds_onto_unit_interval():
     torch.testing.assert_close(enc(obs), expected, atol=1e-6, rtol=0)
     torch.testing.assert_close(ObsEncoder(space)(obs), obs)  # off by default
     assert "mid" not in enc.state_dict()  # derived from the space, not saved
+
+
+def test_layer_norm_normalises_each_hidden_layer_before_its_activation():
+    torch.manual_seed(0)
+    space = gym.spaces.Box(-1, 1, (4,))
+    net = QNetwork(space, 2, [16, 8], dueling=True, layer_norm=True)
+    pre_activations = []
+    for module in net.modules():
+        if isinstance(module, torch.nn.ReLU):
+            module.register_forward_hook(lambda m, inputs, out: pre_activations.append(inputs[0]))
+    net(torch.randn(5, 4) * 100)  # a badly scaled input: the hidden layers still see unit scale
+    assert [x.shape[-1] for x in pre_activations] == [16, 8]
+    for x in pre_activations:  # LayerNorm's affine starts at (1, 0): zero mean, unit variance per row
+        assert torch.allclose(x.mean(-1), torch.zeros(5), atol=1e-5)
+        assert torch.allclose(x.var(-1, unbiased=False), torch.ones(5), atol=1e-3)
+    plain = QNetwork(space, 2, [16, 8])
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in plain.modules())
