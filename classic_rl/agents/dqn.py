@@ -107,8 +107,8 @@ class DQN:
         support = torch.linspace(cfg.v_min, cfg.v_max, cfg.num_atoms) if cfg.distributional else None  # z [K]
         self.q = QNetwork(
             spec.observation_space, self.num_actions, cfg.hidden_sizes, cfg.dueling,
-            cfg.noisy_sigma0 if cfg.noisy else None, cfg.noisy_layers, support, cfg.scale_obs,
-            cfg.layer_norm,
+            cfg.noisy_sigma0 if cfg.noisy else None, cfg.noisy_layers, support,
+            scale_obs=cfg.scale_obs, layer_norm=cfg.layer_norm,
         ).to(self.device)
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
         if cfg.noisy and not cfg.noisy_target:
