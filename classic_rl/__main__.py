@@ -8,6 +8,7 @@ Single runs are checked before Hydra starts; every job (multirun too) is checked
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 
 from classic_rl.config import ConfigError, UserError
@@ -80,17 +81,32 @@ def main() -> None:
 
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from omegaconf import DictConfig, OmegaConf
 
     from classic_rl.run import main as run_main
 
     @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
     def job(cfg: DictConfig) -> None:
+        hydra_cfg = HydraConfig.get()
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            try:
+                run_main(OmegaConf.to_container(cfg, resolve=True), hydra_cfg.runtime.output_dir)
+            except (ConfigError, UserError) as err:
+                fail(str(err))
+            return
+        # multirun (suites, sweeps): a failed job leaves error.txt in its run dir and raises an ordinary
+        # exception, so the launcher records it and the other jobs go on (experiments/benchmark.py reports it)
+        error_file = Path(hydra_cfg.runtime.output_dir) / "error.txt"
+        error_file.unlink(missing_ok=True)
         try:
-            data = OmegaConf.to_container(cfg, resolve=True)
-            run_main(data, HydraConfig.get().runtime.output_dir)
+            run_main(OmegaConf.to_container(cfg, resolve=True), hydra_cfg.runtime.output_dir)
         except (ConfigError, UserError) as err:
-            fail(str(err))
+            error_file.write_text(f"{err}\n")
+            raise RuntimeError(f"classic_rl: error: {err}") from None
+        except BaseException:
+            error_file.write_text(traceback.format_exc())
+            raise
 
     job()
 

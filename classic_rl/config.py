@@ -258,6 +258,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     model: Optional[ModelConfig] = None  # a language model (text envs): model=smollm2-135m | model=tiny
+    skip_finished: bool = False  # a run dir holding a finished run of this exact config returns its summary
 
     def __post_init__(self) -> None:
         if self.env.id.startswith("text-") and self.model is None:

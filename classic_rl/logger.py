@@ -1,6 +1,7 @@
 """Run logging, all inside the run directory.
 
-- TensorBoard events (`tb/`), scalar names fixed and documented in the README
+- TensorBoard events (`tb/`), scalar names fixed and documented in the README; the run's
+  hyperparameters and HPARAM_METRICS for TensorBoard's HParams dashboard, in the same event files
 - `episodes.csv`: one row per finished training episode: env_step, return, length, seconds
 - `metrics.jsonl`: one JSON object per scalar log: {"step": env_step, name: value, ...}
 - a console progress bar (tqdm) with env steps, SPS and the mean return of recent episodes
@@ -20,6 +21,29 @@ from tqdm import tqdm
 from classic_rl.config import LoggerConfig
 
 EPISODE_COLUMNS = ("env_step", "return", "length", "seconds")
+# the HParams dashboard's metrics: TensorBoard scalar -> the summary.json key it is read from at the end
+HPARAM_METRICS = {
+    "hparams/final_return": "eval_return_mean",
+    "hparams/solved_at_step": "solved_at_step",
+    "hparams/solved_at_cpu_seconds": "solved_at_cpu_seconds",
+}
+
+
+def flatten_hparams(config: dict[str, Any], prefix: str = "") -> dict[str, bool | int | float | str]:
+    """A nested config as HParams values under dotted keys (agent.lr): lists and None as JSON strings,
+    other types (and the `hydra` section) left out."""
+    flat: dict[str, bool | int | float | str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if name == "hydra":
+            continue
+        if isinstance(value, dict):
+            flat.update(flatten_hparams(value, f"{name}."))
+        elif value is None or isinstance(value, (list, tuple)):
+            flat[name] = json.dumps(value, default=str)
+        elif isinstance(value, (bool, int, float, str)):
+            flat[name] = value
+    return flat
 
 
 def _truncate_rows(path: Path, keep) -> None:
@@ -49,6 +73,7 @@ class Logger:
             self._episodes.writerow(EPISODE_COLUMNS)
         self._metrics_file = metrics_path.open("a", buffering=1)  # line-buffered: readable while the run goes
         self.writer = None
+        self._session_end = None  # the HParams session's end summary, written by hparam_metrics
         if cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -75,6 +100,27 @@ class Logger:
         if self.writer is not None and returns:
             self.writer.add_scalar("train/episode_return", sum(returns) / len(returns), step)
             self.writer.add_scalar("train/episode_length", sum(lengths) / len(lengths), step)
+
+    def hparams(self, config: dict[str, Any]) -> None:
+        """Start the run's HParams session: `config` flattened (flatten_hparams) as its hyperparameters,
+        HPARAM_METRICS as its metrics. Written to `tb/` itself (SummaryWriter.add_hparams would make a subfolder)."""
+        if self.writer is None:
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        experiment, session_start, self._session_end = hparams(flatten_hparams(config), dict.fromkeys(HPARAM_METRICS))
+        self.writer.file_writer.add_summary(experiment)
+        self.writer.file_writer.add_summary(session_start)
+
+    def hparam_metrics(self, step: int, summary: dict[str, Any]) -> None:
+        """End the HParams session: the HPARAM_METRICS scalars from the run's summary (those that are not null)."""
+        if self.writer is None:
+            return
+        for tag, key in HPARAM_METRICS.items():
+            if summary.get(key) is not None:
+                self.writer.add_scalar(tag, float(summary[key]), step)
+        if self._session_end is not None:
+            self.writer.file_writer.add_summary(self._session_end)
 
     def text(self, tag: str, text: str) -> None:
         if self.writer is not None:

@@ -7,6 +7,7 @@ import ctypes.util
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,14 @@ def keep_freed_memory(limit_bytes: int = 64 << 20) -> None:
     mallopt(m_trim_threshold, 2 * limit_bytes)
 
 
-def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
-    """Run one job (train or eval) in `run_dir`; returns its summary."""
+def main(config: dict[str, Any], run_dir: str | Path,
+         on_evaluation: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run one job (train or eval) in `run_dir`; returns its summary.
+
+    `on_evaluation` (training only) is called after every evaluation with its record (env_step,
+    return_mean, train_cpu_seconds, ...: an entry of the summary's `evaluations`). An exception it
+    raises (optuna.TrialPruned in experiments/tune.py) ends the run with the logger and envs closed,
+    no summary.json written, and propagates."""
     cfg, agent_cfg = load_config(config)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +98,9 @@ def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     keep_freed_memory()
     if cfg.mode == "eval":
         return evaluate_checkpoint(cfg, run_dir, device)
+    if cfg.skip_finished and (finished := finished_summary(run_dir, config)) is not None:
+        print(f"skip: {run_dir} already holds a finished run of this config (skip_finished=true)", flush=True)
+        return finished
 
     payload = None
     if cfg.resume:
@@ -116,17 +126,20 @@ def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
     start_step = payload["trainer"]["env_steps"] if payload else 0
     logger = Logger(run_dir, cfg.logger, cfg.train.total_steps, start_step=start_step)
     resolved = yaml.safe_dump(config, sort_keys=False)
+    (run_dir / "summary.json").unlink(missing_ok=True)  # a summary.json only ever describes this config.yaml
     (run_dir / "config.yaml").write_text(resolved)
     logger.text("config", resolved)
+    logger.hparams({**dataclasses.asdict(cfg), "agent": dataclasses.asdict(agent_cfg)})  # every key, defaults too
     trainer = Trainer(
         env, eval_env, agent, logger, cfg.train, cfg.eval, run_dir, cfg.seed,
-        extra_checkpoint={"config": config, "format": 1},
+        extra_checkpoint={"config": config, "format": 1}, on_evaluation=on_evaluation,
     )
     if payload:
         trainer.load_checkpoint(payload)
     try:
         summary = {"agent": agent_cfg.name, "env": cfg.env.id, "seed": cfg.seed, **trainer.run()}
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        logger.hparam_metrics(summary["env_steps"], summary)
         if hasattr(agent, "save_artifacts"):  # optional agent hook: pictures of what it learned (policy.png)
             agent.save_artifacts(run_dir, env)
         write_samples(eval_env, run_dir)
@@ -135,6 +148,19 @@ def main(config: dict[str, Any], run_dir: str | Path) -> dict[str, Any]:
         env.close()
         eval_env.close()
     return summary
+
+
+def finished_summary(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary of a finished (not interrupted) run of exactly `config` in `run_dir`, else None."""
+    summary_path, config_path = run_dir / "summary.json", run_dir / "config.yaml"
+    if not (summary_path.is_file() and config_path.is_file()):
+        return None
+    try:
+        summary = json.loads(summary_path.read_text())
+        same = yaml.safe_load(config_path.read_text()) == config
+    except (json.JSONDecodeError, yaml.YAMLError):
+        return None
+    return summary if same and not summary.get("interrupted") else None
 
 
 def write_samples(eval_env: Any, run_dir: Path) -> None:

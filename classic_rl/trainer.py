@@ -53,12 +53,16 @@ class Trainer:
         run_dir: Path,
         seed: int,
         extra_checkpoint: dict[str, Any] | None = None,
+        on_evaluation: Callable[[dict[str, float]], None] | None = None,
     ) -> None:
         self.env, self.eval_env, self.agent, self.logger = env, eval_env, agent, logger
         self.train_cfg, self.eval_cfg = train, eval
         self.run_dir = Path(run_dir)
         self.seed = seed
         self.extra_checkpoint = extra_checkpoint or {}
+        # called after every evaluation with its record (the dict appended to self.evaluations, a copy);
+        # whatever it raises (optuna.TrialPruned when tuning) ends the run and propagates
+        self.on_evaluation = on_evaluation
         self.threshold = env.spec.reward_threshold
         n = env.num_envs
         self.env_steps = 0
@@ -86,10 +90,10 @@ class Trainer:
         wall0, clock0, cpu0 = time.perf_counter(), time.perf_counter(), time.process_time()
         sps_steps, sps_clock = self.env_steps, clock0
         early_stopped = False
-        if self.eval_cfg.at_start and not self.evaluations:
-            self._evaluate()
-            clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
         try:
+            if self.eval_cfg.at_start and not self.evaluations:
+                self._evaluate()
+                clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
             while self.env_steps < cfg.total_steps and not self.stop_requested:
                 action = self.agent.act(self.obs)
                 next_obs, reward, terminated, truncated, info = self.env.step(action)
@@ -183,6 +187,8 @@ class Trainer:
         solved = self.threshold is not None and result["return_mean"] >= self.threshold
         if solved and self.solved is None:
             self.solved = {"step": self.env_steps, "seconds": self.train_seconds, "cpu_seconds": self.train_cpu_seconds}
+        if self.on_evaluation is not None:  # outside the banked training time, like the evaluation itself
+            self.on_evaluation(dict(result))
         return solved
 
     # ------------------------------------------------------------------ results and checkpoints
