@@ -21,7 +21,7 @@ many seeds reached the suite's threshold and how many end at or above it, the me
 training CPU-seconds (evaluation excluded) to the first evaluation at or above it (unreached seeds
 count as infinitely slow), and the mean training return of each run's last 10 episodes (episodes.csv).
 Learning curves: evaluation return against env steps, IQM over seeds with a 95% bootstrap band, one
-PNG per env. Writes OUT/<suite>.md, OUT/<suite>.json and OUT/<suite>_<env>.png (OUT defaults to
+PNG per env (seeds evaluated at different env steps are interpolated onto a common grid). Writes OUT/<suite>.md, OUT/<suite>.json and OUT/<suite>_<env>.png (OUT defaults to
 experiments/results/).
 """
 
@@ -197,15 +197,24 @@ def collect(runs: Path, agent: str, env: str, seeds: list[int]) -> tuple[list[di
     return summaries, problems
 
 
-def curve(summaries: list[dict], reps: int) -> dict | None:
-    """Evaluation curves of the seeds on their common env-step grid -> IQM and 95% band per point."""
+def curve(summaries: list[dict], reps: int, points: int = 50) -> dict | None:
+    """Evaluation curves of the seeds -> IQM and 95% band per point. Seeds evaluated at the same env steps
+    share that grid; otherwise (lock-step envs end rounds at different steps) each curve is interpolated
+    linearly onto `points` steps over the range every seed covers."""
     grids = [[e["env_step"] for e in s["evaluations"]] for s in summaries]
-    n = min(len(g) for g in grids) if grids else 0
-    if n == 0 or any(g[:n] != grids[0][:n] for g in grids):
+    if not grids or not all(grids):
         return None
-    scores = np.array([[e["return_mean"] for e in s["evaluations"][:n]] for s in summaries])
+    values = [[e["return_mean"] for e in s["evaluations"]] for s in summaries]
+    if all(g == grids[0] for g in grids):
+        steps, scores = grids[0], np.array(values)
+    else:
+        lo, hi = max(g[0] for g in grids), min(g[-1] for g in grids)
+        if lo >= hi:
+            return None
+        steps = np.linspace(lo, hi, points).round().tolist()
+        scores = np.array([np.interp(steps, g, v) for g, v in zip(grids, values)])
     point, band = iqm_interval(scores, reps)
-    return {"env_step": grids[0][:n], "iqm": point.tolist(), "low": band[0].tolist(), "high": band[1].tolist()}
+    return {"env_step": steps, "iqm": point.tolist(), "low": band[0].tolist(), "high": band[1].tolist()}
 
 
 def aggregate_cell(agent: str, env: str, threshold: float, summaries: list[dict], problems: dict[int, str],
@@ -279,24 +288,27 @@ def markdown(suite: dict, rows: list[dict], meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_env(env: str, rows: list[dict], path: Path) -> None:
-    """Learning curves of one env: IQM over seeds with its 95% bootstrap band, one line per agent."""
+def plot_env(env: str, rows: list[dict], path: Path, per_panel: int = 6) -> None:
+    """Learning curves of one env: IQM over seeds with its 95% bootstrap band, one line per agent
+    (side-by-side panels of at most `per_panel` agents, in suite order)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4.2), dpi=110)
+    panels = [rows[i:i + per_panel] for i in range(0, len(rows), per_panel)]
+    fig = Figure(figsize=(6.5 * len(panels), 4.2), dpi=110)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for r in rows:
-        c = r["curve"]
-        if c is None:
-            continue
-        line, = ax.plot(c["env_step"], c["iqm"], label=f"{r['agent']} ({r['finished']} seeds)", lw=1.5)
-        ax.fill_between(c["env_step"], c["low"], c["high"], color=line.get_color(), alpha=0.2, lw=0)
-    ax.axhline(rows[0]["threshold"], color="black", ls="--", lw=0.8, label="threshold")
-    ax.set(xlabel="env steps", ylabel="evaluation return (IQM, 95% CI)", title=env)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, panel in zip(axes, panels):
+        for r in panel:
+            c = r["curve"]
+            if c is None:
+                continue
+            line, = ax.plot(c["env_step"], c["iqm"], label=f"{r['agent']} ({r['finished']} seeds)", lw=1.5)
+            ax.fill_between(c["env_step"], c["low"], c["high"], color=line.get_color(), alpha=0.2, lw=0)
+        ax.axhline(rows[0]["threshold"], color="black", ls="--", lw=0.8, label="threshold")
+        ax.set(xlabel="env steps", ylabel="evaluation return (IQM, 95% CI)", title=env)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path)
 

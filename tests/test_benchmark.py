@@ -136,3 +136,13 @@ def test_suite_on_a_local_ray_cluster(tmp_path):
     check_tiny_results(tmp_path, proc)
     log = (tmp_path / "runs" / "benchmark.log").read_text()
     assert "Ray Launcher is launching 4 jobs" in log and "Started a local Ray instance" in log
+
+
+def test_curve_interpolates_seeds_evaluated_at_different_steps(bench):
+    a = summary(0, [0.0, 100.0, 200.0], [1.0, 2.0, 3.0], every=1000)    # steps 1000, 2000, 3000
+    b = summary(1, [0.0, 300.0], [1.0, 2.0], every=1500)                # steps 1500, 3000
+    c = bench.curve([a, b], reps=100, points=3)
+    assert c["env_step"] == [1500, 2250, 3000]                          # the range both seeds cover
+    # a at 1500/2250/3000: 50, 125, 200; b: 0, 150, 300; IQM of two values is their mean
+    np.testing.assert_allclose(c["iqm"], [25.0, 137.5, 250.0])
+    assert all(lo <= m <= hi for lo, m, hi in zip(c["low"], c["iqm"], c["high"]))
