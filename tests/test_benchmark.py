@@ -1,7 +1,6 @@
 """experiments/benchmark.py: the statistics (known answers), the suite configs, and real suites through
 Hydra's joblib and Ray launchers (failed runs reported, finished runs skipped on a re-run)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,15 +9,12 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, load_experiment
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "experiments" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("benchmark")
 
 
 def summary(seed, returns, cpu, every=1000):

@@ -1,7 +1,6 @@
 """experiments/tune.py: a tiny Optuna study end to end, resuming, pruning, one-line errors; the trainer's
 evaluation callback it relies on."""
 
-import importlib.util
 import json
 import signal
 
@@ -9,7 +8,7 @@ import pytest
 import yaml
 
 from classic_rl import run
-from tests.conftest import ROOT, small_config
+from tests.conftest import load_experiment, small_config
 
 optuna = pytest.importorskip("optuna")
 
@@ -22,10 +21,7 @@ TINY = ["agent=ppo", "env=CartPole-v1", "device=cpu", "env.num_envs=4", "agent.r
 
 @pytest.fixture(scope="module")
 def tune():
-    spec = importlib.util.spec_from_file_location("tune", ROOT / "experiments" / "tune.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_experiment("tune")
 
 
 def space_file(tmp_path, **changes):
