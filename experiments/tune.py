@@ -53,7 +53,6 @@ import io
 import json
 import math
 import re
-import shutil
 import statistics
 import sys
 import tempfile
