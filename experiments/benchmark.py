@@ -40,6 +40,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seeds import median_reached  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
 SUITES = ROOT / "conf" / "suite"
@@ -142,14 +145,6 @@ def iqm_interval(scores: np.ndarray, reps: int, seed: int = 0) -> tuple[np.ndarr
     return point["x"], interval["x"]
 
 
-def _median(values: list) -> float | None:
-    """Median with None (not reached) as +inf; None when the median itself is not reached."""
-    if not values:
-        return None
-    m = statistics.median([math.inf if v is None else v for v in values])
-    return None if m == math.inf else m
-
-
 def run_stats(summary: dict, threshold: float, episodes: list[float]) -> dict:
     """One finished run -> first evaluation at/above `threshold`, final evaluation, last training returns."""
     evals = summary["evaluations"]
@@ -233,8 +228,8 @@ def aggregate_cell(agent: str, env: str, threshold: float, summaries: list[dict]
         "final_ci": [float(interval[0][0]), float(interval[1][0])],
         "reached": sum(r["steps_to_threshold"] is not None for r in runs),
         "stays": sum(r["stays_solved"] for r in runs),
-        "median_steps_to_threshold": _median([r["steps_to_threshold"] for r in runs] + unfinished),
-        "median_cpu_seconds_to_threshold": _median([r["cpu_seconds_to_threshold"] for r in runs] + unfinished),
+        "median_steps_to_threshold": median_reached([r["steps_to_threshold"] for r in runs] + unfinished),
+        "median_cpu_seconds_to_threshold": median_reached([r["cpu_seconds_to_threshold"] for r in runs] + unfinished),
         "train_cpu_seconds": sum(r["train_cpu_seconds"] for r in runs),
         "wall_seconds": sum(r["wall_seconds"] for r in runs),
         "curve": curve(summaries, reps),

@@ -41,7 +41,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeds import RESULTS, run_seed  # noqa: E402
+from seeds import RESULTS, median_reached, run_seed  # noqa: E402
 
 RUNS = RESULTS / "compare_sb3_runs"
 SB3_MISSING = 'compare_sb3: error: Stable-Baselines3 is not installed; install the extra: pip install -e ".[sb3]"'
@@ -116,14 +116,6 @@ def run_stats(record: dict, threshold: float) -> dict:
     }
 
 
-def _median(values: list) -> float | None:
-    """Median with None (not reached) as +inf; None when the median itself is not reached."""
-    if not values:
-        return None
-    m = statistics.median([math.inf if v is None else v for v in values])
-    return None if m == math.inf else m
-
-
 def aggregate(records: list[dict], threshold: float) -> dict:
     """Per-run records of one (library, agent, env) -> the table's figures for that side."""
     runs = sorted((run_stats(r, threshold) for r in records), key=lambda r: r["seed"])
@@ -132,12 +124,12 @@ def aggregate(records: list[dict], threshold: float) -> dict:
         "seeds": len(runs),
         "solved": sum(r["steps_to_threshold"] is not None for r in runs),
         "stays_solved": sum(r["stays_solved"] for r in runs),
-        "median_steps_to_threshold": _median([r["steps_to_threshold"] for r in runs]),
-        "median_cpu_seconds_to_threshold": _median([r["cpu_seconds_to_threshold"] for r in runs]),
+        "median_steps_to_threshold": median_reached([r["steps_to_threshold"] for r in runs]),
+        "median_cpu_seconds_to_threshold": median_reached([r["cpu_seconds_to_threshold"] for r in runs]),
         "final_return_mean": statistics.fmean(finals) if finals else None,
         "final_return_std": statistics.pstdev(finals) if finals else None,
-        "env_steps": _median([r["env_steps"] for r in runs]),
-        "train_cpu_seconds_per_1k_steps": _median([1000 * r["train_cpu_seconds"] / r["env_steps"] for r in runs]),
+        "env_steps": median_reached([r["env_steps"] for r in runs]),
+        "train_cpu_seconds_per_1k_steps": median_reached([1000 * r["train_cpu_seconds"] / r["env_steps"] for r in runs]),
         "runs": runs,
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -17,6 +18,14 @@ import tempfile
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def median_reached(values: list) -> float | None:
+    """Median with None (not reached) as +inf; None when the median itself is not reached."""
+    if not values:
+        return None
+    m = statistics.median([math.inf if v is None else v for v in values])
+    return None if m == math.inf else m
 
 
 def run_seed(seed: int, overrides: list[str], workdir: Path) -> dict:

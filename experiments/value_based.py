@@ -26,7 +26,7 @@ from pathlib import Path
 import tempfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from seeds import RESULTS, run_seed  # noqa: E402
+from seeds import RESULTS, median_reached, run_seed  # noqa: E402
 
 DQN_PRESETS = ["dqn", "double_dqn", "dueling_dqn", "per_dqn", "noisy_dqn", "nstep_dqn", "rainbow"]
 TABULAR = ["q_learning", "sarsa", "expected_sarsa"]
@@ -80,16 +80,11 @@ def run_pair(agent: str, env: str, seeds: list[int], jobs: int, workdir: Path) -
         "final_return_std": statistics.pstdev(finals),
         "reached": len(reached), "final_at_target": sum(r["final_at_target"] for r in rows), "seeds": len(rows),
         # unreached seeds count as infinitely slow in the median
-        "median_steps_to_target": _median([r["steps_to_target"] for r in rows]),
-        "median_cpu_seconds_to_target": _median([r["cpu_seconds_to_target"] for r in rows]),
+        "median_steps_to_target": median_reached([r["steps_to_target"] for r in rows]),
+        "median_cpu_seconds_to_target": median_reached([r["cpu_seconds_to_target"] for r in rows]),
         "eval_episodes": max(s["eval_episodes"] for s in summaries),  # episodes in each evaluation
         "runs": rows,
     }
-
-
-def _median(values: list) -> float | None:
-    m = statistics.median([float("inf") if v is None else v for v in values])
-    return None if m == float("inf") else m
 
 
 def per_timing(capacity: int = 1_000_000, batch: int = 256, repeats: int = 500) -> dict:
