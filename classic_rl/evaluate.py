@@ -11,6 +11,7 @@ import torch
 from classic_rl.agents.base import Agent
 from classic_rl.config import UserError
 from classic_rl.envs.base import VectorEnv
+from classic_rl.envs.tabular import TabularVectorEnv
 from classic_rl.envs.torch_env import TorchVectorEnv
 
 
@@ -37,8 +38,9 @@ def evaluate(agent: Agent, env: VectorEnv, episodes: int, seed: int) -> tuple[np
 def record_video(agent: Agent, env: VectorEnv, path: Path, seed: int, fps: int = 30) -> int:
     """Record one deterministic episode to an mp4 at `path`; returns the number of frames.
 
-    Torch-native envs render through their Gymnasium twin by copying the physical state in.
+    Torch-native envs (classic control, toy text) render through their Gymnasium twin by copying the state in.
     """
+
     try:
         import imageio.v2 as imageio
     except ImportError:
@@ -50,6 +52,13 @@ def record_video(agent: Agent, env: VectorEnv, path: Path, seed: int, fps: int =
 
         def frame() -> np.ndarray:
             twin.unwrapped.state = env.state[0].double().cpu().numpy()
+            return twin.render()
+    elif isinstance(env, TabularVectorEnv):
+        twin = gym.make(env.spec.id, render_mode="rgb_array", **env.kwargs)
+        twin.reset(seed=seed)
+
+        def frame() -> np.ndarray:
+            twin.unwrapped.s = int(env.state[0])
             return twin.render()
     else:
         twin = None

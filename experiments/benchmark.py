@@ -8,12 +8,16 @@
 
 Needs the extra: pip install -e ".[bench]" (and ".[ray]" for --launcher ray).
 
-Each group of the suite (agents x envs x seeds) is one Hydra multirun of `python -m classic_rl`, through
+The whole suite (every cell x seed; a cell is an agent on an env, the groups' agents x envs) is one Hydra
+multirun of `python -m classic_rl`, most expensive cells first (by the run times in the last results
+JSON) so the processes end together. Each cell is a generated config, RUNS/_conf/cell/AGENT_ENV.yaml (Hydra's
+experiment pattern: `+cell=...` picks the agent and env, their tuned config applies, then the suite's
+`cell_overrides` for that cell, e.g. a smaller budget). The multirun goes through
 Hydra's joblib launcher (`hydra/launcher=joblib`, --jobs processes on this machine) or its Ray launcher
 (`hydra/launcher=ray`, --ray-address: `local` starts a Ray instance on this machine, `auto` or
 `ray://host:10001` joins a cluster). Every run writes to RUNS/<agent>_<env>/seed<S>/ with
-`skip_finished=true` (the multiruns' output is appended to RUNS/benchmark.log), so re-running a suite only runs what is missing or failed; a run that fails
-leaves error.txt there and is listed in the table and on stderr, and the command exits 1.
+`skip_finished=true` (the multirun's output is appended to RUNS/benchmark.log), so re-running a suite
+only runs what is missing or failed; a run that fails leaves error.txt there and is listed in the table and on stderr, and the command exits 1.
 
 Aggregation (per env, one row per agent, from each run's summary.json and episodes.csv): the final
 evaluation return's IQM over seeds with a 95% stratified-bootstrap confidence interval (rliable), how
@@ -31,6 +35,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import statistics
 import subprocess
 import sys
@@ -67,6 +72,15 @@ def load_suite(name_or_path: str) -> dict:
             if env not in suite["thresholds"]:
                 raise SystemExit(f"benchmark: error: suite {suite['name']}: env {env} has no entry under 'thresholds'")
     suite.setdefault("overrides", [])
+    suite["cell_overrides"] = suite.get("cell_overrides") or {}
+    names = {cell_name(a, e) for a, e in cells(suite)}
+    for name, extra in suite["cell_overrides"].items():
+        if name not in names:
+            raise SystemExit(f"benchmark: error: suite {suite['name']}: cell_overrides has {name!r}, not a cell of "
+                             "the suite (keys are AGENT_ENV, e.g. ppo_CartPole-v1)")
+        if not isinstance(extra, list) or not all(isinstance(o, str) and "=" in o for o in extra):
+            raise SystemExit(f"benchmark: error: suite {suite['name']}: cell_overrides.{name} must be a list of "
+                             "KEY=VALUE overrides, e.g. [train.total_steps=40000]")
     return suite
 
 
@@ -75,16 +89,56 @@ def cells(suite: dict) -> list[tuple[str, str]]:
     return [(a, e) for g in suite["groups"] for e in g["envs"] for a in g["agents"]]
 
 
+def cell_name(agent: str, env: str) -> str:
+    return f"{agent}_{env}"
+
+
 def run_dir(runs: Path, agent: str, env: str, seed: int) -> Path:
-    return runs / f"{agent}_{env}" / f"seed{seed}"
+    return runs / cell_name(agent, env) / f"seed{seed}"
 
 
-def multirun_command(agents: list[str], envs: list[str], seeds: list[int], runs: Path, overrides: list[str],
-                     launcher: str, jobs: int, ray_address: str | None) -> list[str]:
-    """One Hydra multirun of `python -m classic_rl` over agents x envs x seeds."""
-    cmd = [sys.executable, "-m", "classic_rl", "--multirun", f"agent={','.join(agents)}", f"env={','.join(envs)}",
-           f"seed={','.join(map(str, seeds))}", "skip_finished=true", "logger.progress=false",
-           f"hydra.sweep.dir={runs}", "hydra.sweep.subdir=${hydra:runtime.choices.agent}_${env.id}/seed${seed}"]
+def is_plain(override: str) -> bool:
+    """KEY.PATH=VALUE, not a config-group choice (a/b=c), an addition (+k=v) or a deletion (~k)."""
+    return re.fullmatch(r"[A-Za-z_][\w.]*=.*", override) is not None and "/" not in override.split("=", 1)[0]
+
+
+def write_cell_configs(suite: dict, pairs: list[tuple[str, str]], root: Path) -> None:
+    """One Hydra config per cell in ROOT/cell/AGENT_ENV.yaml (Hydra's experiment pattern: it overrides the
+    agent and env choices, so the tuned config of the pair still applies), holding the suite's plain
+    overrides and then the cell's own `cell_overrides`, which win."""
+    from omegaconf import OmegaConf
+
+    folder = root / "cell"
+    folder.mkdir(parents=True, exist_ok=True)
+    shared = [o for o in suite["overrides"] if is_plain(o)]
+    for agent, env in pairs:
+        values = OmegaConf.merge(OmegaConf.from_dotlist(shared),
+                                 OmegaConf.from_dotlist(list(suite["cell_overrides"].get(cell_name(agent, env), []))))
+        body = OmegaConf.to_yaml(values) if values else ""
+        (folder / f"{cell_name(agent, env)}.yaml").write_text(
+            f"# @package _global_\n# written by experiments/benchmark.py for suite {suite['name']}\n"
+            f"defaults:\n  - override /agent: {agent}\n  - override /env: {env}\n{body}")
+
+
+def by_cost(pairs: list[tuple[str, str]], previous: Path) -> list[tuple[str, str]]:
+    """Most expensive cells first (the mean run wall-seconds of the suite's last results, `previous`; cells
+    it lacks count as most expensive), so that the parallel processes finish close together."""
+    cost = {}
+    if previous.is_file():
+        for row in json.loads(previous.read_text()).get("rows", []):
+            walls = [r["wall_seconds"] for r in row.get("runs", [])]
+            if walls:
+                cost[row["agent"], row["env"]] = statistics.fmean(walls)
+    return sorted(pairs, key=lambda pair: -cost.get(pair, math.inf))  # stable: suite order among equals
+
+
+def multirun_command(pairs: list[tuple[str, str]], seeds: list[int], runs: Path, searchpath: Path,
+                     overrides: list[str], launcher: str, jobs: int, ray_address: str | None) -> list[str]:
+    """One Hydra multirun of `python -m classic_rl` over every cell (in `pairs` order) x seeds."""
+    cmd = [sys.executable, "-m", "classic_rl", "--multirun", f"hydra.searchpath=[file://{searchpath}]",
+           f"+cell={','.join(cell_name(a, e) for a, e in pairs)}", f"seed={','.join(map(str, seeds))}",
+           "skip_finished=true", "logger.progress=false", f"hydra.sweep.dir={runs}",
+           "hydra.sweep.subdir=${hydra:runtime.choices.agent}_${env.id}/seed${seed}"]
     if launcher == "joblib":
         cmd += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
     elif launcher == "ray":
@@ -104,25 +158,22 @@ def check_launcher(launcher: str) -> None:
 
 
 def run_suite(suite: dict, runs: Path, seeds: list[int], launcher: str, jobs: int, ray_address: str | None,
-              only_agents: set[str] | None, only_envs: set[str] | None) -> float:
-    """Launch every group (one multirun each); returns the wall seconds."""
+              pairs: list[tuple[str, str]], previous: Path) -> float:
+    """Launch every cell x seed as one multirun, most expensive cells first; returns the wall seconds."""
     check_launcher(launcher)
     start = time.perf_counter()
     runs.mkdir(parents=True, exist_ok=True)
-    log = runs / "benchmark.log"  # every multirun's output, appended
-    for group in suite["groups"]:
-        agents = [a for a in group["agents"] if not only_agents or a in only_agents]
-        envs = [e for e in group["envs"] if not only_envs or e in only_envs]
-        if not agents or not envs:
-            continue
-        cmd = multirun_command(agents, envs, seeds, runs, suite["overrides"], launcher, jobs, ray_address)
-        print("+ " + " ".join(f"'{c}'" if "$" in c else c for c in cmd[1:]), flush=True)
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        with log.open("a") as f:
-            f.write(f"+ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\nexit {proc.returncode}\n")
-        if proc.returncode != 0:  # failed jobs are reported from their run dirs below
-            last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:]
-            print(f"  multirun exited {proc.returncode}: {last[0] if last else ''}", file=sys.stderr, flush=True)
+    searchpath = runs / "_conf"
+    write_cell_configs(suite, pairs, searchpath)
+    rest = [o for o in suite["overrides"] if not is_plain(o)]  # the plain ones are in the cell configs
+    cmd = multirun_command(by_cost(pairs, previous), seeds, runs, searchpath, rest, launcher, jobs, ray_address)
+    print("+ " + " ".join(f"'{c}'" if "$" in c or "[" in c else c for c in cmd[1:]), flush=True)
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    with (runs / "benchmark.log").open("a") as f:  # every multirun's output, appended
+        f.write(f"+ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\nexit {proc.returncode}\n")
+    if proc.returncode != 0:  # failed jobs are reported from their run dirs below
+        last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:]
+        print(f"  multirun exited {proc.returncode}: {last[0] if last else ''}", file=sys.stderr, flush=True)
     return time.perf_counter() - start
 
 
@@ -358,9 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"benchmark: error: {', '.join(unknown)} not in suite {suite['name']}; its agents and envs: "
                          f"{', '.join(sorted(known))}")
+    pairs = [(a, e) for a, e in cells(suite)
+             if (not only_agents or a in only_agents) and (not only_envs or e in only_envs)]
     wall = None
     if not args.aggregate_only:
-        wall = run_suite(suite, runs, seeds, args.launcher, args.jobs, args.ray_address, only_agents, only_envs)
+        wall = run_suite(suite, runs, seeds, args.launcher, args.jobs, args.ray_address, pairs,
+                         args.out / f"{suite['name']}.json")
     result = aggregate(suite, runs, seeds, args.out, args.reps, only_agents, only_envs, wall, args.launcher, args.jobs)
     meta = result["meta"]
     print(f"{meta['runs_finished']}/{meta['runs_expected']} runs finished; {meta['cells_meeting']}/{meta['cells']} "

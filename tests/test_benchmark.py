@@ -85,7 +85,8 @@ def tiny_suite(tmp_path):
              "overrides": ["train.total_steps=2048", "eval.every_steps=1024", "eval.episodes=4",
                            "logger.tensorboard=false"],
              "groups": [{"agents": ["ppo", "a2c"], "envs": ["CartPole-v1"]},
-                        {"agents": ["dqn"], "envs": ["Pendulum-v1"]}]}   # dqn cannot act on Pendulum: fails
+                        {"agents": ["dqn"], "envs": ["Pendulum-v1"]}],   # dqn cannot act on Pendulum: fails
+             "cell_overrides": {"a2c_CartPole-v1": ["train.total_steps=1024"]}}  # this cell only
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(suite))
     return path
@@ -102,6 +103,8 @@ def check_tiny_results(tmp_path, proc):
     result = json.loads((tmp_path / "out" / "tiny.json").read_text())
     rows = {(r["agent"], r["env"]): r for r in result["rows"]}
     assert rows["ppo", "CartPole-v1"]["finished"] == 2 and rows["a2c", "CartPole-v1"]["finished"] == 2
+    assert {r["env_steps"] for r in rows["ppo", "CartPole-v1"]["runs"]} == {2048}   # the suite's overrides
+    assert {r["env_steps"] for r in rows["a2c", "CartPole-v1"]["runs"]} == {1024}   # and the cell's own
     failed = rows["dqn", "Pendulum-v1"]
     assert failed["finished"] == 0 and set(failed["problems"]) == {"0", "1"}
     assert "needs discrete actions" in failed["problems"]["0"]
@@ -131,7 +134,7 @@ def test_suite_on_a_local_ray_cluster(tmp_path):
     proc = run_benchmark(tmp_path, "--launcher", "ray", "--ray-address", "local", "--jobs", "2")
     check_tiny_results(tmp_path, proc)
     log = (tmp_path / "runs" / "benchmark.log").read_text()
-    assert "Ray Launcher is launching 4 jobs" in log and "Started a local Ray instance" in log
+    assert "Ray Launcher is launching 6 jobs" in log and "Started a local Ray instance" in log
 
 
 def test_curve_interpolates_seeds_evaluated_at_different_steps(bench):

@@ -13,11 +13,12 @@ from classic_rl.envs.classic import DYNAMICS
 from classic_rl.envs.discretize import DiscretizedVectorEnv
 from classic_rl.envs.gym import GymVectorEnv
 from classic_rl.envs.lockstep import LockstepVectorEnv
+from classic_rl.envs.tabular import TabularVectorEnv, is_tabular
 from classic_rl.envs.text import TASKS, TextVectorEnv
 from classic_rl.envs.torch_env import TorchVectorEnv
 
 __all__ = ["DYNAMICS", "TASKS", "DiscretizedVectorEnv", "EnvSpec", "GymVectorEnv", "LockstepVectorEnv",
-           "TextVectorEnv", "TorchVectorEnv", "VectorEnv", "make"]
+           "TabularVectorEnv", "TextVectorEnv", "TorchVectorEnv", "VectorEnv", "make"]
 
 
 def make(
@@ -36,7 +37,8 @@ def make(
     chat_template: bool = True,
     **kwargs: Any,
 ) -> VectorEnv:
-    """The torch-native env for classic control (backend=None or "torch"), else the Gymnasium adapter;
+    """The torch-native env for classic control and the toy-text MDPs (backend=None or "torch"), else the
+    Gymnasium adapter;
     a text-generation env for the ids in `TASKS` (needs the LM's `tokenizer`).
 
     `discretize` wraps it so that Box observations become Discrete state indices (envs/discretize.py);
@@ -57,10 +59,10 @@ def _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, *
     """`make` without the observation wrapper."""
     if backend not in (None, "torch", "gymnasium"):
         raise UserError(f"env.backend={backend!r} is not allowed; allowed values: torch, gymnasium, null")
-    if backend == "torch" and env_id not in DYNAMICS:
+    if backend == "torch" and env_id not in DYNAMICS and not is_tabular(env_id, kwargs):
         raise UserError(
-            f"env.backend=torch has no torch-native {env_id}; torch-native envs: {', '.join(DYNAMICS)}; "
-            "use env.backend=gymnasium"
+            f"env.backend=torch has no torch-native {env_id}; torch-native envs: {', '.join(DYNAMICS)} and "
+            "Gymnasium's toy-text FrozenLake, Taxi, CliffWalking; use env.backend=gymnasium"
         )
     if env_id not in gymnasium.registry:
         raise UserError(f"unknown env {env_id!r}: not a Gymnasium id; torch-native envs: {', '.join(DYNAMICS)}")
@@ -68,6 +70,11 @@ def _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, *
         return TorchVectorEnv(
             DYNAMICS[env_id](), num_envs, device, seed=seed, max_episode_steps=max_episode_steps, compile=compile
         )
+    if is_tabular(env_id, kwargs) and backend != "gymnasium":
+        try:
+            return TabularVectorEnv(env_id, num_envs, device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
+        except TypeError as err:  # a gym.make keyword the env does not take
+            raise UserError(f"env.kwargs {kwargs} not accepted by {env_id}: {err}") from None
     try:
         return GymVectorEnv(env_id, num_envs, device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
     except gymnasium.error.DependencyNotInstalled as err:

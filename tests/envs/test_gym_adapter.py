@@ -12,9 +12,10 @@ from classic_rl.config import UserError
 def test_make_routes_backends():
     assert isinstance(envs.make("CartPole-v1", 2), envs.TorchVectorEnv)
     assert isinstance(envs.make("CartPole-v1", 2, backend="gymnasium"), envs.GymVectorEnv)
-    assert isinstance(envs.make("FrozenLake-v1", 2), envs.GymVectorEnv)
+    assert isinstance(envs.make("FrozenLake-v1", 2), envs.TabularVectorEnv)   # toy text: from its table P
+    assert isinstance(envs.make("FrozenLake-v1", 2, backend="gymnasium"), envs.GymVectorEnv)
     with pytest.raises(UserError, match="torch-native"):
-        envs.make("FrozenLake-v1", 2, backend="torch")
+        envs.make("Blackjack-v1", 2, backend="torch")
     with pytest.raises(UserError, match="not a Gymnasium id"):
         envs.make("NoSuchEnv-v0", 2)
 
@@ -23,7 +24,7 @@ def test_make_routes_backends():
                                             ("FrozenLake-v1", {"map_name": "8x8", "is_slippery": False})])
 def test_adapter_matches_gymnasium_episodes(env_id, kwargs):
     n, seed = 3, 7
-    env = envs.make(env_id, n, seed=seed, max_episode_steps=25, **kwargs)
+    env = envs.make(env_id, n, seed=seed, max_episode_steps=25, backend="gymnasium", **kwargs)
     reference = [gym.make(env_id, max_episode_steps=25, **kwargs) for _ in range(n)]
     obs, _ = env.reset()
     ref_obs = [r.reset(seed=seed + i)[0] for i, r in enumerate(reference)]  # make_vec seeds env i with seed + i
