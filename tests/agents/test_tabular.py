@@ -263,7 +263,6 @@ def test_command_line_configs_compose():
     assert cfg.env.kwargs == {"is_slippery": False} and cfg.train.total_steps == 50_000
 
 
-
 def test_cliff_walking_sarsa_takes_the_safe_path_under_epsilon_0_1(tmp_path):
     # Sutton & Barto, Example 6.6: on-policy values price in the ε-greedy falls, so the greedy path
     # keeps a row away from the cliff (15 steps), unlike Q-learning's 13.
@@ -274,4 +273,12 @@ def test_cliff_walking_sarsa_takes_the_safe_path_under_epsilon_0_1(tmp_path):
 def test_cliff_walking_expected_sarsa_with_small_epsilon_finds_the_optimal_path(tmp_path):
     # with ε = 0.002 the expected falls along the edge cost less than the safe path's two extra steps
     summary = main(cliff_config("expected_sarsa", 0.002, 1.0, 30_000), tmp_path)
+    assert summary["eval_return_mean"] == -13.0
+
+
+@pytest.mark.slow
+def test_cliff_walking_sarsa_with_small_epsilon_and_alpha_finds_the_optimal_path(tmp_path):
+    # conf/tuned/sarsa_CliffWalking-v1.yaml: at ε = 0.002 the ε-greedy values favour the edge, and at
+    # α = 0.02 one sampled fall moves Q(edge, right) by about 2, not enough to push the greedy path back
+    summary = main(cliff_config("sarsa", 0.002, 0.02, 200_000), tmp_path)
     assert summary["eval_return_mean"] == -13.0
