@@ -70,13 +70,10 @@ def _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, *
         return TorchVectorEnv(
             DYNAMICS[env_id](), num_envs, device, seed=seed, max_episode_steps=max_episode_steps, compile=compile
         )
-    if is_tabular(env_id, kwargs) and backend != "gymnasium":
-        try:
-            return TabularVectorEnv(env_id, num_envs, device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
-        except TypeError as err:  # a gym.make keyword the env does not take
-            raise UserError(f"env.kwargs {kwargs} not accepted by {env_id}: {err}") from None
+    table = is_tabular(env_id, kwargs) and backend != "gymnasium"  # toy text: from its transition table
     try:
-        return GymVectorEnv(env_id, num_envs, device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
+        return (TabularVectorEnv if table else GymVectorEnv)(
+            env_id, num_envs, device, seed=seed, max_episode_steps=max_episode_steps, **kwargs)
     except gymnasium.error.DependencyNotInstalled as err:
         raise UserError(f"env={env_id} needs an extra dependency: {str(err).splitlines()[0]}") from None
     except TypeError as err:  # a gym.make keyword the env does not take
