@@ -2,8 +2,10 @@
 one forward pass for the log-probs of every token of stored completions.
 
 Observation layout: envs/text.py (left-padded prompt in columns [0, P), the t-th action in column
-P + t). Positions count real tokens only (`position_ids` = cumsum(attention mask) - 1), so a
-left-padded prompt sees the positions it would see alone.
+P + t). A prompt's real tokens are everything after its left padding (`prompt_mask`), so a pad id
+inside a prompt is attended to: SmolLM2 pads with its EOS, `<|im_end|>`, which the chat template
+also puts after each turn. Positions count real tokens only (`position_ids` = cumsum(attention
+mask) - 1), so a left-padded prompt sees the positions it would see alone.
 
 Acting (`act_step`): the first call of a round encodes the prompts once and keeps the KV cache;
 each later call feeds only the token chosen last (the context grows by one column a step). If the
@@ -27,6 +29,19 @@ from torch import nn
 from classic_rl.envs.text import TextSpec
 from classic_rl.lm.model import LanguageModel
 from classic_rl.nets.policy import Categorical
+
+
+def prompt_mask(prompts: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """[n, P] bool: True from each row's first non-pad token on (the left padding is False).
+
+    Built from the left-pad length, not from `token != pad_id`: a pad id after the first real token
+    is part of the prompt (SmolLM2's chat template ends every turn with its pad token)."""
+    return (prompts != pad_id).long().cumsum(dim=-1) > 0
+
+
+def positions_of(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids [n, W] counting real tokens only: a left-padded row sees the positions it would alone."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def _hidden_size(model: nn.Module) -> int:
@@ -78,10 +93,13 @@ class LMPolicy(nn.Module):
         """Next-token logits [N, V] (temperature applied) and V(context) [N] or None, for obs [N, W]."""
         P, pad, t = self.text.prompt_width, self.text.pad_id, self._t
         hidden = self.value_head is not None
-        # the cache holds columns [0, P + t) of the last observation; this one should add column P + t
+        # the cache holds columns [0, P + t) of the last observation; this one should add column P + t.
+        # A round goes on only while some row is active, and an active row's new token is never pad
+        # (pad is banned, or it is EOS and ends the row): a column of pads is a new round, even one
+        # whose prompts equal the last round's (pad == EOS, every row ended at its first token)
         continues = (self._cache is not None and self._context.shape == obs.shape and P + t < obs.shape[1]
                      and torch.equal(obs[:, : P + t], self._context[:, : P + t])
-                     and bool((obs[:, P + t + 1:] == pad).all()))
+                     and bool((obs[:, P + t] != pad).any()) and bool((obs[:, P + t + 1:] == pad).all()))
         if continues:
             token = obs[:, P + t: P + t + 1]
             self._mask = torch.cat([self._mask, torch.ones_like(token, dtype=torch.bool)], dim=1)
@@ -94,14 +112,15 @@ class LMPolicy(nn.Module):
             filled = (obs[:, P:] != pad).any(0).nonzero()  # generated columns holding a token
             t = int(filled.max()) + 1 if filled.numel() else 0
             context = obs[:, : P + t]
-            self._mask = torch.cat([context[:, :P] != pad, torch.ones_like(context[:, P:], dtype=torch.bool)], 1)
-            positions = (self._mask.long().cumsum(-1) - 1).clamp(min=0)
+            self._mask = torch.cat([prompt_mask(context[:, :P], pad),
+                                    torch.ones_like(context[:, P:], dtype=torch.bool)], 1)
+            positions = positions_of(self._mask)
             self._positions = positions[:, -1]
             self._cache = DynamicCache()
             if t == 0:  # a new round: encode each distinct prompt once, copy its cache to its rows
                 prompts, rows = torch.unique(context, dim=0, return_inverse=True)
-                out = self._forward(prompts, prompts != pad, ((prompts != pad).long().cumsum(-1) - 1).clamp(min=0),
-                                    self._cache, hidden=hidden)
+                mask = prompt_mask(prompts, pad)
+                out = self._forward(prompts, mask, positions_of(mask), self._cache, hidden=hidden)
                 self._cache.reorder_cache(rows)
                 out.logits = out.logits[rows]
                 if hidden:
@@ -131,9 +150,9 @@ class LMPolicy(nn.Module):
         """obs [T, n, W], action [T, n] -> tokens [n, P + T], attention mask, position ids."""
         P = self.text.prompt_width
         tokens = torch.cat([obs[0, :, :P], action.T.long()], dim=1)
-        mask = torch.cat([obs[0, :, :P] != self.text.pad_id, torch.ones_like(action.T, dtype=torch.bool)], dim=1)
-        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        return tokens, mask, positions
+        mask = torch.cat([prompt_mask(obs[0, :, :P], self.text.pad_id), torch.ones_like(action.T, dtype=torch.bool)],
+                         dim=1)
+        return tokens, mask, positions_of(mask)
 
     def _score(self, obs: torch.Tensor, action: torch.Tensor, model: nn.Module | None = None,
                hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -155,16 +174,16 @@ class LMPolicy(nn.Module):
         from transformers import DynamicCache
 
         prompts, rows = torch.unique(obs[0, :, :P], dim=0, return_inverse=True)  # [u, P], [n]
-        prompt_mask = prompts != self.text.pad_id
-        prompt_positions = (prompt_mask.long().cumsum(-1) - 1).clamp(min=0)
+        real = prompt_mask(prompts, self.text.pad_id)
+        prompt_positions = positions_of(real)
         cache = DynamicCache()
-        out = self._forward(prompts, prompt_mask, prompt_positions, cache, hidden=hidden, model=model)
+        out = self._forward(prompts, real, prompt_positions, cache, hidden=hidden, model=model)
         logits = out.logits[rows, -1:]  # [n, 1, V]: scores action 0
         states = out.hidden_states[-1][rows, -1:] if hidden else None
         if T > 1:
             cache.reorder_cache(rows)
             completion = action.T[:, :-1].long()  # actions 0 .. T-2 are the context of actions 1 .. T-1
-            mask = torch.cat([prompt_mask[rows], torch.ones_like(completion, dtype=torch.bool)], dim=1)
+            mask = torch.cat([real[rows], torch.ones_like(completion, dtype=torch.bool)], dim=1)
             positions = prompt_positions[rows, -1:] + torch.arange(1, T, device=obs.device)
             rest = self._forward(completion, mask, positions, cache, keep=0, hidden=hidden, model=model)
             logits = torch.cat([logits, rest.logits], dim=1)

@@ -4,6 +4,8 @@ import pytest
 
 pytest.importorskip("transformers")
 
+import dataclasses
+
 import torch
 
 from classic_rl.envs import make
@@ -82,3 +84,45 @@ def test_shared_prompt_pass_equals_one_forward_per_row_values_and_gradients(tiny
     assert torch.allclose(log_prob, plain, atol=1e-5) and torch.allclose(value, plain_value, atol=1e-5)
     for a, b in zip(shared_grad, plain_grad):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+
+
+def test_pad_id_inside_a_prompt_is_attended_to(tiny_lm):
+    """SmolLM2 pads with its EOS, which its chat template also puts inside every prompt: a pad id after
+    the first real token is a prompt token. Scoring a left-padded row equals an unpadded forward."""
+    env = make("text-digits", num_envs=2, tokenizer=tiny_lm.tokenizer, max_new_tokens=3, chat_template=False)
+    policy = LMPolicy(tiny_lm, env.text)
+    P, pad = env.prompt_width, env.pad_id
+    real = torch.tensor([65, pad, 66, pad, 67])  # pad ids inside the prompt, as after a chat turn
+    obs = torch.full((1, 2, P + 3), pad)
+    obs[0, :, P - len(real):P] = real
+    obs[0, 1, P - len(real) - 1] = 68  # row 1: one more real token, so its left padding is shorter
+    actions = torch.tensor([[70, 71], [72, 73], [74, 75]])
+    obs = obs.expand(3, -1, -1)
+    log_prob, _, _ = policy.evaluate(obs, actions)
+    for row in range(2):
+        start = P - len(real) - row
+        tokens = torch.cat([obs[0, row, start:P], actions[:, row]])[None]
+        with torch.no_grad():
+            logits = policy._logits(tiny_lm.model(input_ids=tokens).logits[0, -4:-1])  # pad banned, as sampled
+        expected = torch.log_softmax(logits, -1).gather(-1, actions[:, row, None]).squeeze(-1)
+        assert torch.allclose(log_prob[:, row], expected, atol=1e-5)
+    # acting with the KV cache reads the prompt the same way
+    step_logits, _ = policy.act_step(obs[0])
+    with torch.no_grad():
+        plain = policy._logits(tiny_lm.model(input_ids=obs[0, 0, P - len(real):P][None]).logits[0, -1])
+    assert torch.allclose(step_logits[0], plain, atol=1e-5)
+
+
+def test_a_new_round_after_every_row_ended_at_once_does_not_reuse_the_cache(tiny_lm):
+    """pad == EOS and every row ended at its first token: the next round (here the same prompts) looks
+    like the old context plus a column of pads; it must be encoded afresh, not continued."""
+    env = make("text-digits", num_envs=2, tokenizer=tiny_lm.tokenizer, max_new_tokens=4, chat_template=False)
+    text = dataclasses.replace(env.text, pad_id=env.eos_id)
+    policy = LMPolicy(tiny_lm, text)
+    P = env.prompt_width
+    obs = torch.full((2, P + 4), env.eos_id)
+    obs[:, P - 3:P] = torch.tensor([65, 66, 67])
+    first, _ = policy.act_step(obs)
+    again, _ = policy.act_step(obs.clone())  # every row answered EOS; the next round shows the same prompts
+    assert policy._t == 0
+    assert torch.allclose(again, first, atol=1e-6)
