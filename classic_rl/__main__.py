@@ -7,9 +7,11 @@ Single runs are checked before Hydra starts; every job (multirun too) is checked
 
 from __future__ import annotations
 
+import shutil
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from classic_rl.config import ConfigError, UserError
 
@@ -53,55 +55,152 @@ def _explain_hydra_error(err: Exception, overrides: list[str]) -> str:
     return text.strip().splitlines()[0]
 
 
-def precheck(overrides: list[str]) -> None:
-    """Compose and validate a single run's config before Hydra starts: one-line errors."""
+GROUPS = ("agent", "env", "model", "experiment", "tuned", "suite", "tune")  # conf/ groups: presets, not keys
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells report it
+
+
+def _parse(overrides: list[str]) -> list:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except Exception as err:
+        fail(f"could not parse the command line: {str(err).strip().splitlines()[0]}")
+
+
+def _value_of(overrides: list[str], key: str) -> Any:
+    for override in _parse(overrides):
+        if override.key_or_group.lstrip("+~") == key and not override.is_delete():
+            return override.value()
+    return None
+
+
+def resume_config(overrides: list[str]) -> dict[str, Any]:
+    """resume=PATH: the checkpoint's own config with the command line's key=value overrides on top
+    (run.check_resume then allows only the keys that are safe to change mid-run). A preset switch
+    (agent=, env=, +experiment=, ...) is refused: it would silently swap the run's whole config."""
+    from omegaconf import OmegaConf
+
+    from classic_rl import checkpoint as ckpt
+
+    resume = str(_value_of(overrides, "resume"))
+    payload = ckpt.load(resume)
+    conf = OmegaConf.create(payload["config"])
+    for override in _parse(overrides):
+        key = override.key_or_group
+        if key.startswith("hydra") or key == "resume":
+            continue
+        if key.lstrip("+~") in GROUPS or override.is_delete():
+            raise UserError(f"resume={resume} continues that run with its own config; '{override.input_line}' "
+                            "would switch a preset; start a new run for that")
+        OmegaConf.update(conf, key.lstrip("+"), override.value(), force_add=True)
+    config = OmegaConf.to_container(conf, resolve=True)
+    config["resume"] = resume
+    return config
+
+
+def _explicit_run_dir(args: list[str]) -> Path | None:
+    value = _value_of([a for a in args if a.lstrip("+").startswith("hydra.run.dir")], "hydra.run.dir")
+    return None if value is None or "$" in str(value) else Path(str(value))
+
+
+def precheck(args: list[str]) -> None:
+    """Compose and validate a single run's config before Hydra starts (and creates a run directory):
+    one-line errors, and nothing written when they fire."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from classic_rl.run import load_config
+    from classic_rl.run import load_config, preflight
 
-    user = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    user = [o for o in args if not o.lstrip("+~").startswith("hydra")]
+    run_dir = _explicit_run_dir(args)
     try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=user)
-        data = OmegaConf.to_container(cfg, resolve=True)
-    except Exception as err:  # Hydra/OmegaConf errors on the command line are user mistakes
-        fail(_explain_hydra_error(err, user))
-    try:
-        load_config(data)
+        if _value_of(user, "resume") is not None and _value_of(user, "mode") != "eval":
+            data = resume_config(user)
+            run_dir = run_dir or _checkpoint_dir(data["resume"])
+        else:
+            try:
+                with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+                    cfg = compose(config_name="config", overrides=user)
+                data = OmegaConf.to_container(cfg, resolve=True)
+            except Exception as err:  # Hydra/OmegaConf errors on the command line are user mistakes
+                fail(_explain_hydra_error(err, user))
+        cfg, _ = load_config(data)
+        preflight(cfg, data, run_dir if cfg.mode == "train" else None)
     except (ConfigError, UserError) as err:
         fail(str(err))
+
+
+def _checkpoint_dir(resume: str) -> Path:
+    from classic_rl import checkpoint as ckpt
+
+    return ckpt.resolve(resume).parent
+
+
+def _remove_unused_run_dir(run_dir: Path) -> None:
+    """After a user error in a job: remove the run directory Hydra made for it, if nothing of a run is
+    in it (only Hydra's .hydra/ and job log), and its parents that are left empty."""
+    from classic_rl.run import holds_run
+
+    if not run_dir.is_dir() or holds_run(run_dir):
+        return
+    for item in run_dir.iterdir():
+        if item.name == ".hydra" and item.is_dir():
+            shutil.rmtree(item)
+        elif item.suffix == ".log" or item.name == ".lock":
+            item.unlink()
+    cwd = Path.cwd().resolve()
+    path = run_dir.resolve()
+    while path != cwd and cwd in path.parents and not any(path.iterdir()):
+        path.rmdir()
+        path = path.parent
 
 
 def main() -> None:
     args = sys.argv[1:]
     flags = [a for a in args if a.startswith("-")]
+    resuming = False
     if not flags:  # --multirun, --help, --cfg ... go straight to Hydra; each job validates itself
         precheck(args)
+        user = [o for o in args if not o.lstrip("+~").startswith("hydra")]
+        resuming = _value_of(user, "resume") is not None
+        if resuming:  # continue in the run's own directory, leaving its .hydra/ as the run began
+            if _explicit_run_dir(args) is None:
+                sys.argv.append(f"hydra.run.dir={_checkpoint_dir(str(_value_of(user, 'resume')))}")
+            sys.argv.append("hydra.output_subdir=null")
 
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import DictConfig, OmegaConf
 
-    from classic_rl.run import main as run_main
+    from classic_rl.run import RunDiverged, main as run_main
 
     @hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")
     def job(cfg: DictConfig) -> None:
         hydra_cfg = HydraConfig.get()
+        run_dir = Path(hydra_cfg.runtime.output_dir)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             try:
-                run_main(OmegaConf.to_container(cfg, resolve=True), hydra_cfg.runtime.output_dir)
+                config = resume_config(list(hydra_cfg.overrides.task)) if resuming else \
+                    OmegaConf.to_container(cfg, resolve=True)
+                summary = run_main(config, run_dir)
             except (ConfigError, UserError) as err:
+                _remove_unused_run_dir(run_dir)
                 fail(str(err))
+            except RunDiverged as err:
+                print(f"classic_rl: error: {err}", file=sys.stderr)
+                raise SystemExit(1)
+            if summary.get("interrupted"):
+                raise SystemExit(EXIT_CODES.get(summary.get("interrupted_by"), 130))
             return
         # multirun (suites, sweeps): a failed job leaves error.txt in its run dir and raises an ordinary
         # exception, so the launcher records it and the other jobs go on (experiments/benchmark.py reports it)
-        error_file = Path(hydra_cfg.runtime.output_dir) / "error.txt"
+        error_file = run_dir / "error.txt"
         error_file.unlink(missing_ok=True)
         try:
-            run_main(OmegaConf.to_container(cfg, resolve=True), hydra_cfg.runtime.output_dir)
-        except (ConfigError, UserError) as err:
+            run_main(OmegaConf.to_container(cfg, resolve=True), run_dir)
+        except (ConfigError, UserError, RunDiverged) as err:
             error_file.write_text(f"{err}\n")
             raise RuntimeError(f"classic_rl: error: {err}") from None
         except BaseException:

@@ -9,6 +9,7 @@ allowed; the command line prints that line and exits non-zero.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -113,6 +114,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         raise bad
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # inf / nan: no knob of classic_rl means "unbounded" this way
+                raise ConfigError(f"config key '{key}' must be a finite number, got {value!r}")
             return float(value)
         raise bad
     if tp is str:

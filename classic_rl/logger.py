@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from classic_rl.config import LoggerConfig
+from classic_rl.config import LoggerConfig, UserError
+from classic_rl.files import atomic_write_text
 
 EPISODE_COLUMNS = ("env_step", "return", "length", "seconds")
 # the HParams dashboard's metrics: TensorBoard scalar -> the summary.json key it is read from at the end
@@ -46,11 +46,42 @@ def flatten_hparams(config: dict[str, Any], prefix: str = "") -> dict[str, bool 
     return flat
 
 
-def _truncate_rows(path: Path, keep) -> None:
-    """Keep only the lines of `path` for which keep(line) holds (used when resuming)."""
-    if path.exists():
-        lines = path.read_text().splitlines(keepends=True)
-        path.write_text("".join(line for line in lines if keep(line)))
+def _episode_step(line: str) -> int | None:
+    return None if line.startswith("env_step") else int(line.split(",")[0])
+
+
+def _metrics_step(line: str) -> int:
+    return int(json.loads(line)["step"])
+
+
+def truncate_log(path: Path, step_of, start_step: int) -> str | None:
+    """Resuming at `start_step`: keep the rows of `path` logged at or before it (rewritten atomically).
+    A last line cut short by a crash (no newline, or unreadable) is dropped; returns a one-line note then."""
+    if not path.exists():
+        return None
+    lines = path.read_text().splitlines(keepends=True)
+    note = None
+    if lines:
+        last = lines[-1]
+        try:
+            step_of(last)
+            complete = last.endswith("\n")
+        except (ValueError, IndexError, KeyError, TypeError):
+            complete = False
+        if not complete:
+            lines.pop()
+            note = f"{path.name}: dropped its last line, cut short when the run stopped ({last.strip()[:60]!r})"
+    kept = []
+    for line in lines:
+        try:
+            step = step_of(line)
+        except (ValueError, IndexError, KeyError, TypeError):
+            raise UserError(f"{path} has an unreadable line {line.strip()[:60]!r}; fix or remove that line to "
+                            "resume this run") from None
+        if step is None or step <= start_step:
+            kept.append(line)
+    atomic_write_text(path, "".join(kept))
+    return note
 
 
 class Logger:
@@ -60,12 +91,11 @@ class Logger:
         self.cfg = cfg
         episodes_path = self.run_dir / "episodes.csv"
         metrics_path = self.run_dir / "metrics.jsonl"
+        self.notes: list[str] = []  # one-line notes about the logs found when resuming
         if start_step > 0:  # resuming: drop what was logged after the checkpoint
-            _truncate_rows(episodes_path, lambda l: l.startswith("env_step") or int(l.split(",")[0]) <= start_step)
-            _truncate_rows(metrics_path, lambda l: json.loads(l)["step"] <= start_step)
-        else:
-            episodes_path.unlink(missing_ok=True)
-            metrics_path.unlink(missing_ok=True)
+            for path, step_of in ((episodes_path, _episode_step), (metrics_path, _metrics_step)):
+                if (note := truncate_log(path, step_of, start_step)) is not None:
+                    self.notes.append(note)
         new_csv = not episodes_path.exists()
         self._episodes_file = episodes_path.open("a", newline="")
         self._episodes = csv.writer(self._episodes_file)
@@ -85,12 +115,15 @@ class Logger:
         self._bar_step = start_step
 
     def scalars(self, step: int, metrics: dict[str, float]) -> None:
-        """Log named scalars at env step `step` to TensorBoard and metrics.jsonl."""
-        clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+        """Log named scalars at env step `step` to TensorBoard and metrics.jsonl (NaN and ±inf as such:
+        JSON's NaN / Infinity extension, which Python's json reads), then flush the CSV and JSONL files."""
+        values = {k: float(v) for k, v in metrics.items() if v is not None}
         if self.writer is not None:
-            for name, value in clean.items():
+            for name, value in values.items():
                 self.writer.add_scalar(name, value, step)
-        self._metrics_file.write(json.dumps({"step": step, **clean}) + "\n")
+        self._metrics_file.write(json.dumps({"step": step, **values}) + "\n")
+        self._episodes_file.flush()
+        self._metrics_file.flush()
 
     def episodes(self, step: int, returns: list[float], lengths: list[int], seconds: float) -> None:
         """Episodes that ended in the vector step that reached env step `step`: one CSV row each;

@@ -121,14 +121,19 @@ def kl_estimate(log_ratio: torch.Tensor) -> torch.Tensor:
     return torch.expm1(log_ratio) - log_ratio
 
 
+def kl_penalty_surrogate(log_ratio: torch.Tensor, advantage: torch.Tensor, beta: float) -> torch.Tensor:
+    """Per-sample -(ρ A) + β k3(ρ), ρ = exp(log_ratio): PPO's KL-penalty objective (seeds eq. 1.27)
+    before its mean, any shape ([B], or [T, N] tokens, reduced with `aggregate_loss`)."""
+    return -(log_ratio.exp() * advantage.detach()) + beta * kl_estimate(log_ratio)
+
+
 def kl_penalty_loss(
     log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, beta: float
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """-mean(ρ A) + β KL(π_old || π): PPO's KL-penalty objective (seeds eq. 1.27), KL by `kl_estimate`."""
     log_ratio = log_prob - old_log_prob.detach()
-    kl = kl_estimate(log_ratio).mean()
-    loss = -(log_ratio.exp() * advantage.detach()).mean() + beta * kl
-    return loss, {"approx_kl": kl.detach()}
+    loss = kl_penalty_surrogate(log_ratio, advantage, beta).mean()
+    return loss, {"approx_kl": kl_estimate(log_ratio).mean().detach()}
 
 
 def adaptive_kl_beta(beta: float, kl: float, kl_target: float) -> float:
@@ -191,11 +196,17 @@ def informative_groups(returns: torch.Tensor, group_size: int) -> torch.Tensor:
     return varied.repeat_interleave(group_size)
 
 
+def masked(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """x where mask holds, 0 elsewhere (torch.where, not x * mask: inf * 0 is NaN, and a masked
+    position's value, however wild, must not reach the loss or its gradient)."""
+    return torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
+
+
 def sequence_log_ratio(log_ratio: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """GSPO (Zheng et al. 2025): the sequence's length-normalised log-ratio (1/|y|) Σ_t log ρ_t of each
     column of log_ratio [T, N], broadcast back to its tokens [T, N]; one ratio, and one clip, per sequence."""
     m = mask.to(log_ratio.dtype)
-    per_sequence = (log_ratio * m).sum(0) / m.sum(0).clamp(min=1.0)  # [N]
+    per_sequence = masked(log_ratio, mask).sum(0) / m.sum(0).clamp(min=1.0)  # [N]
     return per_sequence.expand_as(log_ratio)
 
 
@@ -208,7 +219,7 @@ def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "tok
     Sequences without a real token are left out of the sequence means. `denominator`: that of a
     larger batch (`aggregate_denominator`), so that the losses of its parts add up to the batch's."""
     m = mask.to(per_token.dtype)
-    total = per_token * m
+    total = masked(per_token, mask)
     if denominator is None:
         denominator = aggregate_denominator(mask, mode)
     if mode == "token_mean":

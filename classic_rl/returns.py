@@ -73,3 +73,12 @@ def complete_episode_mask(done: torch.Tensor, ends: torch.Tensor | None = None) 
         last = torch.where(done[t], ends[t], last)
         mask[t] = last
     return mask
+
+
+def normalize_advantage(advantage: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
+    """(A - mean) / (std + eps) [any shape], the mean and std over the elements where `mask` (bool,
+    same shape) holds, or over all. A single sample is only centred: its sample std is undefined
+    (NaN) and would poison the whole update."""
+    real = advantage if mask is None else advantage[mask]
+    centered = advantage - real.mean()
+    return centered if real.numel() < 2 else centered / (real.std() + eps)

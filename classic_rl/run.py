@@ -17,6 +17,7 @@ import yaml
 from classic_rl import agents, checkpoint as ckpt, envs
 from classic_rl.config import ConfigError, EnvConfig, RunConfig, UserError, from_dict
 from classic_rl.evaluate import evaluate, record_video
+from classic_rl.files import RunLock, atomic_write_text, clean_stale_temp_files
 from classic_rl.logger import Logger
 from classic_rl.trainer import Trainer
 
@@ -82,9 +83,82 @@ def keep_freed_memory(limit_bytes: int = 64 << 20) -> None:
     mallopt(m_trim_threshold, 2 * limit_bytes)
 
 
+# keys a resumed run may change: how long it runs and what it logs, not what it learns
+RESUMABLE_KEYS = ("train.total_steps", "train.checkpoint_every_steps", "train.torch_threads", "eval.", "logger.",
+                  "device", "resume", "skip_finished", "hydra.")
+RUN_FILES = ("config.yaml", "checkpoint.pt", "summary.json", "metrics.jsonl", "episodes.csv")
+
+
+class RunDiverged(RuntimeError):
+    """Training met a non-finite loss or gradient norm; summary.json says where (its "diverged")."""
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"agent": {"lr": 1}} -> {"agent.lr": 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_resume(config: dict[str, Any], saved: dict[str, Any], source: Path) -> None:
+    """A resumed run keeps its checkpoint's config but for RESUMABLE_KEYS; one line naming the first other key."""
+    new, old = flatten(config), flatten(saved)
+    for key in sorted(set(new) | set(old)):
+        if key.startswith(RESUMABLE_KEYS) or key in RESUMABLE_KEYS:
+            continue
+        if new.get(key) != old.get(key):
+            raise UserError(f"resume={source}: config key '{key}' = {new.get(key)!r} differs from the run's "
+                            f"{old.get(key)!r}; a resumed run may change only train.total_steps, "
+                            "train.checkpoint_every_steps, train.torch_threads, eval.*, logger.* and device "
+                            "(start a new run to change the rest)")
+
+
+def holds_run(run_dir: Path) -> bool:
+    return any((Path(run_dir) / name).exists() for name in RUN_FILES)
+
+
+def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None) -> dict[str, Any] | None:
+    """The checks a run makes before it writes anything: device, mode keys, the checkpoint (read
+    safely) and its config, the model path, and that `run_dir` (when known) holds no other run.
+    Returns the checkpoint's payload when resuming. One-line UserError / ConfigError."""
+    resolve_device(cfg.device)
+    if cfg.mode == "train" and cfg.checkpoint:
+        raise UserError(f"checkpoint={cfg.checkpoint} is read only with mode=eval; to continue training a run "
+                        "pass resume=PATH instead")
+    if cfg.mode == "eval" and cfg.resume:
+        raise UserError(f"resume={cfg.resume} continues training and is not read with mode=eval; "
+                        "pass checkpoint=PATH to evaluate a run")
+    if cfg.model is not None and cfg.model.path and cfg.model.name in ("path", "tiny"):
+        from classic_rl.lm.model import check_model_dir
+
+        check_model_dir(Path(cfg.model.path).expanduser())
+    if cfg.mode == "eval":
+        ckpt.load(cfg.checkpoint)
+        return None
+    payload = None
+    resumes_here = False
+    if cfg.resume:
+        payload = ckpt.load(cfg.resume)
+        source = ckpt.resolve(cfg.resume).parent
+        check_resume(config, payload["config"], source)
+        resumes_here = run_dir is not None and source.resolve() == Path(run_dir).resolve()
+    if run_dir is not None and holds_run(run_dir) and not resumes_here:
+        raise UserError(f"{run_dir} already holds a run; continue it with resume={run_dir}, or pass another "
+                        "hydra.run.dir for a new run")
+    return payload
+
+
 def main(config: dict[str, Any], run_dir: str | Path,
          on_evaluation: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run one job (train or eval) in `run_dir`; returns its summary.
+
+    Checks everything it can before writing (`preflight`), holds `run_dir/.lock` while it runs, and
+    writes config.yaml, checkpoint.pt and summary.json atomically. A run that meets a non-finite loss
+    or gradient norm writes its summary (with "diverged") and raises RunDiverged.
 
     `on_evaluation` (training only) is called after every evaluation with its record (env_step,
     return_mean, train_cpu_seconds, ...: an entry of the summary's `evaluations`). An exception it
@@ -92,53 +166,61 @@ def main(config: dict[str, Any], run_dir: str | Path,
     no summary.json written, and propagates."""
     cfg, agent_cfg = load_config(config)
     run_dir = Path(run_dir)
+    if cfg.mode == "train" and cfg.skip_finished and holds_run(run_dir):
+        if (finished := finished_summary(run_dir, config)) is not None:
+            print(f"skip: {run_dir} already holds a finished run of this config (skip_finished=true)", flush=True)
+            return finished
+        if interrupted_run(run_dir, config):  # a suite run stopped by a signal: continue it
+            config = {**config, "resume": str(run_dir)}
+            cfg, agent_cfg = load_config(config)
+    payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None)
     run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
-    torch.set_num_threads(cfg.train.torch_threads)
-    keep_freed_memory()
-    if cfg.mode == "eval":
-        return evaluate_checkpoint(cfg, run_dir, device)
-    if cfg.skip_finished and (finished := finished_summary(run_dir, config)) is not None:
-        print(f"skip: {run_dir} already holds a finished run of this config (skip_finished=true)", flush=True)
-        return finished
+    with RunLock(run_dir):
+        clean_stale_temp_files(run_dir)
+        device = resolve_device(cfg.device)
+        torch.set_num_threads(cfg.train.torch_threads)
+        keep_freed_memory()
+        if cfg.mode == "eval":
+            return evaluate_checkpoint(cfg, run_dir, device)
+        return _train(cfg, agent_cfg, config, run_dir, device, payload, on_evaluation)
 
-    payload = None
-    if cfg.resume:
-        payload = ckpt.load(cfg.resume)
-        saved_cfg, saved_agent = load_config(payload["config"])
-        if (saved_agent.name, saved_cfg.env.id) != (agent_cfg.name, cfg.env.id):
-            raise UserError(
-                f"checkpoint {cfg.resume} was trained with agent={saved_agent.name} env={saved_cfg.env.id}; "
-                "pass the same agent and env to resume it"
-            )
-        source_dir = ckpt.resolve(cfg.resume).parent
-        if source_dir.resolve() != run_dir.resolve():  # continue the logs in the new run directory
-            for name in ("episodes.csv", "metrics.jsonl"):
-                if (source_dir / name).exists():
-                    shutil.copyfile(source_dir / name, run_dir / name)
 
+def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path, device: torch.device,
+           payload: dict[str, Any] | None, on_evaluation: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     lm = load_model(cfg, device)
     tokenizer = lm.tokenizer if lm is not None else None
     env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer)
     eval_env = make_env(cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes, tokenizer=tokenizer,
                         evaluation=True)
     agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)
+    if payload is not None:  # continue the logs in a new run directory
+        source_dir = ckpt.resolve(cfg.resume).parent
+        if source_dir.resolve() != run_dir.resolve():
+            for name in ("episodes.csv", "metrics.jsonl"):
+                if (source_dir / name).exists():
+                    shutil.copyfile(source_dir / name, run_dir / name)
     start_step = payload["trainer"]["env_steps"] if payload else 0
     logger = Logger(run_dir, cfg.logger, cfg.train.total_steps, start_step=start_step)
+    for note in logger.notes:
+        logger.message(note)
     resolved = yaml.safe_dump(config, sort_keys=False)
-    (run_dir / "summary.json").unlink(missing_ok=True)  # a summary.json only ever describes this config.yaml
-    (run_dir / "config.yaml").write_text(resolved)
+    atomic_write_text(run_dir / "config.yaml", resolved)
     logger.text("config", resolved)
     logger.hparams({**dataclasses.asdict(cfg), "agent": dataclasses.asdict(agent_cfg)})  # every key, defaults too
     trainer = Trainer(
         env, eval_env, agent, logger, cfg.train, cfg.eval, run_dir, cfg.seed,
-        extra_checkpoint={"config": config, "format": 1}, on_evaluation=on_evaluation,
+        extra_checkpoint={"config": config, "format": ckpt.FORMAT}, on_evaluation=on_evaluation,
     )
     if payload:
         trainer.load_checkpoint(payload)
     try:
         summary = {"agent": agent_cfg.name, "env": cfg.env.id, "seed": cfg.seed, **trainer.run()}
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
+        if "diverged" in summary:
+            d = summary["diverged"]
+            raise RunDiverged(f"training diverged: {d['what']} was not finite at env step {d['step']}; "
+                              f"{run_dir}/checkpoint.pt is the last good one (lower agent.lr or set "
+                              "agent.max_grad_norm)")
         logger.hparam_metrics(summary["env_steps"], summary)
         if hasattr(agent, "save_artifacts"):  # optional agent hook: pictures of what it learned (policy.png)
             agent.save_artifacts(run_dir, env)
@@ -151,16 +233,30 @@ def main(config: dict[str, Any], run_dir: str | Path,
 
 
 def finished_summary(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    """The summary of a finished (not interrupted) run of exactly `config` in `run_dir`, else None."""
+    """The summary of a finished (not interrupted, not diverged) run of exactly `config` in `run_dir`, else None."""
+    summary = _summary_of_same_config(run_dir, config)
+    if summary is None or summary.get("interrupted") or summary.get("diverged"):
+        return None
+    return summary
+
+
+def interrupted_run(run_dir: Path, config: dict[str, Any]) -> bool:
+    """`run_dir` holds a run of `config` that a signal stopped, with its checkpoint."""
+    summary = _summary_of_same_config(run_dir, config)
+    return bool(summary and summary.get("interrupted")) and (run_dir / ckpt.FILENAME).is_file()
+
+
+def _summary_of_same_config(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     summary_path, config_path = run_dir / "summary.json", run_dir / "config.yaml"
     if not (summary_path.is_file() and config_path.is_file()):
         return None
     try:
         summary = json.loads(summary_path.read_text())
-        same = yaml.safe_load(config_path.read_text()) == config
+        saved = yaml.safe_load(config_path.read_text())
     except (json.JSONDecodeError, yaml.YAMLError):
         return None
-    return summary if same and not summary.get("interrupted") else None
+    same = isinstance(saved, dict) and {**saved, "resume": None} == {**config, "resume": None}
+    return summary if same else None
 
 
 def write_samples(eval_env: Any, run_dir: Path) -> None:
@@ -203,7 +299,7 @@ def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> 
         path = run_dir / "videos" / "eval.mp4"
         result["video_frames"] = record_video(agent, video_env, path, cfg.eval.seed)
         result["video"] = str(path)
-    (run_dir / "eval.json").write_text(json.dumps(result, indent=2))
+    atomic_write_text(run_dir / "eval.json", json.dumps(result, indent=2))
     write_samples(eval_env, run_dir)
     print(f"eval {result['agent']} on {result['env']}: return {result['eval_return_mean']:.2f} "
           f"± {result['eval_return_std']:.2f} over {result['eval_episodes']} episodes")

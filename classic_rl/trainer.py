@@ -11,10 +11,16 @@ Glossary (one name per concept, everywhere in classic_rl):
 
 Loop: obs -> agent.act -> env.step -> agent.observe -> agent.update() when agent.ready().
 Training seconds exclude evaluation and checkpoint writing.
+
+Stopping: Ctrl-C (SIGINT) or SIGTERM ends the run at the next vector step with a checkpoint, flushed
+logs and a summary marked `interrupted`; a second signal stops at once. Divergence: every update's
+losses and gradient norms are checked; the first non-finite one ends the run with `diverged` in the
+summary and no checkpoint written over the last good one.
 """
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from collections.abc import Callable
@@ -38,6 +44,17 @@ def peak_memory_mb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+
+
+def first_non_finite(stats: dict[str, float]) -> str | None:
+    """The name of the first loss or gradient norm in an update's stats that is NaN or infinite."""
+    for name, value in stats.items():
+        if ("loss" in name or "grad_norm" in name) and value is not None and not math.isfinite(float(value)):
+            return name
+    return None
 
 
 class Trainer:
@@ -74,26 +91,29 @@ class Trainer:
         self.wall_seconds = 0.0
         self.evaluations: list[dict[str, float]] = []
         self.solved: dict[str, float] | None = None
-        self.stop_requested = False
+        self.stop_signal: int | None = None  # the signal that asked the run to stop
+        self.diverged: dict[str, Any] | None = None
+        self._wall_start = time.perf_counter()  # start of this process's part of the run
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> dict[str, Any]:
         if self.obs is None:
             self.obs, _ = self.env.reset(seed=self.seed)
-        previous_handler = signal.signal(signal.SIGINT, self._request_stop)
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in SIGNAL_NAMES}
         cfg, n = self.train_cfg, self.env.num_envs
         next_log = self._next_multiple(self.logger.cfg.log_every_steps)
         next_eval = self._next_multiple(self.eval_cfg.every_steps)
         next_ckpt = self._next_multiple(cfg.checkpoint_every_steps)
         stats: dict[str, float] = {}
-        wall0, clock0, cpu0 = time.perf_counter(), time.perf_counter(), time.process_time()
+        self._wall_start = time.perf_counter()
+        clock0, cpu0 = time.perf_counter(), time.process_time()
         sps_steps, sps_clock = self.env_steps, clock0
         early_stopped = False
         try:
             if self.eval_cfg.at_start and not self.evaluations:
                 self._evaluate()
                 clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
-            while self.env_steps < cfg.total_steps and not self.stop_requested:
+            while self.env_steps < cfg.total_steps and self.stop_signal is None:
                 action = self.agent.act(self.obs)
                 next_obs, reward, terminated, truncated, info = self.env.step(action)
                 active = info.get("active")  # lock-step envs: rows waiting for the round take no step
@@ -104,6 +124,10 @@ class Trainer:
                 self._track_episodes(reward, terminated | truncated, clock0, active)
                 if self.agent.ready():
                     stats = self.agent.update()
+                    if (bad := first_non_finite(stats)) is not None:
+                        self.diverged = {"step": self.env_steps, "what": f"train/{bad}"}
+                        self.logger.scalars(self.env_steps, {f"train/{k}": v for k, v in stats.items()})
+                        break
 
                 if self.env_steps >= next_log:
                     next_log = self._next_multiple(self.logger.cfg.log_every_steps)
@@ -126,23 +150,32 @@ class Trainer:
                         self.save_checkpoint()
                     clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
         finally:
-            signal.signal(signal.SIGINT, previous_handler)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self._bank_time(clock0, cpu0)
-        interrupted = self.stop_requested and self.env_steps < cfg.total_steps
-        if interrupted:
-            self.logger.message(f"interrupted at env step {self.env_steps}: checkpoint saved, resume=PATH continues")
-        elif not early_stopped and (not self.evaluations or self.evaluations[-1]["env_step"] != self.env_steps):
+        if self.diverged is not None:  # the last good checkpoint stays as it is
+            self.wall_seconds = self._wall_now()
+            self.logger.flush()
+            return self.summary()
+        interrupted = self.stop_signal is not None and self.env_steps < cfg.total_steps
+        if not interrupted and not early_stopped and (
+                not self.evaluations or self.evaluations[-1]["env_step"] != self.env_steps):
             self._evaluate()
         self.save_checkpoint()
-        self.wall_seconds += time.perf_counter() - wall0
-        summary = self.summary(interrupted)
-        self.logger.flush()
-        return summary
+        if interrupted:
+            self.logger.message(f"{SIGNAL_NAMES[self.stop_signal]}: stopped at env step {self.env_steps}, checkpoint "
+                                f"saved; continue with: python -m classic_rl resume={self.run_dir}")
+        self.wall_seconds = self._wall_now()
+        return self.summary(interrupted)
 
     def _request_stop(self, signum, frame) -> None:
-        if self.stop_requested:  # second Ctrl-C: stop hard
+        if self.stop_signal is not None:  # a second signal: stop hard
             raise KeyboardInterrupt
-        self.stop_requested = True
+        self.stop_signal = signum
+
+    def _wall_now(self) -> float:
+        """Wall seconds of the whole run so far, earlier processes (before a resume) included."""
+        return self.wall_seconds + time.perf_counter() - self._wall_start
 
     def _next_multiple(self, every: int) -> float:
         """The first env step after now that is a multiple of `every` (never when every is 0)."""
@@ -207,6 +240,8 @@ class Trainer:
             "solved_at_seconds": round(self.solved["seconds"], 3) if self.solved else None,
             "solved_at_cpu_seconds": round(self.solved["cpu_seconds"], 3) if self.solved else None,
             "interrupted": interrupted,
+            **({"interrupted_by": SIGNAL_NAMES[self.stop_signal]} if interrupted else {}),
+            **({"diverged": self.diverged} if self.diverged is not None else {}),
             "updates": getattr(self.agent, "updates", None),
             "peak_memory_mb": round(peak_memory_mb(), 1),
             "evaluations": self.evaluations,
@@ -214,14 +249,16 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         keys = ("env_steps", "episodes", "obs", "episode_return", "episode_length", "train_seconds",
-                "train_cpu_seconds", "wall_seconds", "evaluations", "solved")
-        return {k: getattr(self, k) for k in keys}
+                "train_cpu_seconds", "evaluations", "solved")
+        return {**{k: getattr(self, k) for k in keys}, "wall_seconds": self._wall_now()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             setattr(self, k, v.to(self.env.device) if isinstance(v, torch.Tensor) else v)
 
     def save_checkpoint(self) -> Path:
+        """Flush the logs, then write checkpoint.pt atomically: the logs always reach the checkpoint's step."""
+        self.logger.flush()
         path = self.run_dir / ckpt.FILENAME
         ckpt.save(path, {
             **self.extra_checkpoint,
@@ -230,11 +267,15 @@ class Trainer:
             "env": self.env.state_dict(),
             "rng": ckpt.rng_state(),
         })
-        self.logger.flush()
         return path
 
     def load_checkpoint(self, payload: dict[str, Any]) -> None:
         self.load_state_dict(payload["trainer"])
+        self._wall_start = time.perf_counter()
         self.agent.load_state_dict(payload["agent"])
         self.env.load_state_dict(payload["env"])
         ckpt.set_rng_state(payload["rng"])
+        if getattr(self.env, "restarts_on_resume", False):  # Gymnasium adapter: fresh episodes, re-seeded
+            self.obs, _ = self.env.reset(seed=self.seed + self.env_steps)
+            self.episode_return.zero_()
+            self.episode_length.zero_()

@@ -17,7 +17,10 @@ Hydra's joblib launcher (`hydra/launcher=joblib`, --jobs processes on this machi
 (`hydra/launcher=ray`, --ray-address: `local` starts a Ray instance on this machine, `auto` or
 `ray://host:10001` joins a cluster). Every run writes to RUNS/<agent>_<env>/seed<S>/ with
 `skip_finished=true` (the multirun's output is appended to RUNS/benchmark.log), so re-running a suite
-only runs what is missing or failed; a run that fails leaves error.txt there and is listed in the table and on stderr, and the command exits 1.
+only runs what is missing and continues runs that a signal stopped; a run that fails or diverges leaves
+error.txt there and is listed in the table and on stderr, and the command exits 1 (move such a run
+directory away to run it again: a run is never overwritten). Each invocation writes its cell configs to
+a directory of its own under RUNS/_conf/, removed when it ends, and a seed given twice runs once.
 
 Aggregation (per env, one row per agent, from each run's summary.json and episodes.csv): the final
 evaluation return's IQM over seeds with a 95% stratified-bootstrap confidence interval (rliable), how
@@ -35,10 +38,13 @@ import argparse
 import csv
 import json
 import math
+import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -162,13 +168,17 @@ def run_suite(suite: dict, runs: Path, seeds: list[int], launcher: str, jobs: in
     """Launch every cell x seed as one multirun, most expensive cells first; returns the wall seconds."""
     check_launcher(launcher)
     start = time.perf_counter()
-    runs.mkdir(parents=True, exist_ok=True)
-    searchpath = runs / "_conf"
+    (runs / "_conf").mkdir(parents=True, exist_ok=True)
+    # this invocation's own cell configs: another invocation on the same runs never sees them change
+    searchpath = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=runs / "_conf"))
     write_cell_configs(suite, pairs, searchpath)
     rest = [o for o in suite["overrides"] if not is_plain(o)]  # the plain ones are in the cell configs
     cmd = multirun_command(by_cost(pairs, previous), seeds, runs, searchpath, rest, launcher, jobs, ray_address)
     print("+ " + " ".join(f"'{c}'" if "$" in c or "[" in c else c for c in cmd[1:]), flush=True)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    finally:
+        shutil.rmtree(searchpath, ignore_errors=True)
     with (runs / "benchmark.log").open("a") as f:  # every multirun's output, appended
         f.write(f"+ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}\nexit {proc.returncode}\n")
     if proc.returncode != 0:  # failed jobs are reported from their run dirs below
@@ -230,6 +240,9 @@ def collect(runs: Path, agent: str, env: str, seeds: list[int]) -> tuple[list[di
         summary_path = d / "summary.json"
         if summary_path.is_file():
             summary = json.loads(summary_path.read_text())
+            if summary.get("diverged"):
+                problems[seed] = "diverged: {what} not finite at env step {step}".format(**summary["diverged"])
+                continue
             if not summary.get("interrupted"):
                 summary["_episodes"] = read_episode_returns(d / "episodes.csv")
                 summaries.append(summary)
@@ -400,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aggregate-only", action="store_true", help="no runs; rebuild from finished runs")
     args = parser.parse_args(argv)
     suite = load_suite(args.suite)
-    seeds = args.seeds or list(suite["seeds"])
+    seeds = list(dict.fromkeys(args.seeds or suite["seeds"]))  # a seed given twice runs once
     runs = (args.runs or ROOT / "runs" / f"suite_{suite['name']}").resolve()
     only_agents = set(args.agents) if args.agents else None
     only_envs = set(args.envs) if args.envs else None

@@ -48,6 +48,11 @@ def make(cfg: Any, spec: EnvSpec, seed: int = 0, lm: Any = None) -> Agent:
         lm_agents = [name for name, (_, a) in AGENTS.items() if getattr(a, "accepts_lm", False)]
         raise UserError(f"agent={cfg.name} cannot train a language model on env={spec.id}; "
                         f"agents that can: {', '.join(lm_agents)}")
+    if spec.lockstep and spec.text is None and not getattr(agent_cls, "accepts_lockstep", False):
+        fits = [name for name, (_, a) in AGENTS.items() if getattr(a, "accepts_lockstep", False)]
+        raise UserError(f"agent={cfg.name} cannot learn from lock-step rounds (env.group_size = {spec.group_size}): "
+                        f"it would store the waiting rows as real steps; use env.group_size=1, or an agent that can: "
+                        f"{', '.join(fits)}")
     reason = config_cls.supports(spec)
     if reason is not None:
         fits = [name for name, (c, _) in AGENTS.items() if c.supports(spec) is None]

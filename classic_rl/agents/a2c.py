@@ -18,7 +18,7 @@ from classic_rl.config import ConfigError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import entropy_loss, policy_gradient_loss, value_loss
 from classic_rl.nets.policy import Activation, Actor, Critic, unsupported_spaces
-from classic_rl.returns import gae
+from classic_rl.returns import gae, normalize_advantage
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class A2C:
         obs, action = r.obs.flatten(0, 1), r.action.flatten(0, 1)  # [B = T * N, ...]
         advantage, returns = advantage.flatten(), returns.flatten()
         if c.normalize_advantage:
-            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+            advantage = normalize_advantage(advantage)
         dist = self.actor(obs)
         policy_loss = policy_gradient_loss(dist.log_prob(action), advantage)  # seeds eq. 1.23
         v_loss = value_loss(self.critic(obs), returns)

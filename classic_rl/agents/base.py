@@ -46,9 +46,10 @@ class Agent(Protocol):
 
 
 def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
-    """start -> end linearly over `duration` steps, then end (constant start when duration is 0)."""
+    """start -> end linearly over `duration` steps, then end (constant start when duration is 0:
+    no annealing, so `lr_end` or `epsilon_end` has no effect without its decay steps)."""
     if duration <= 0:
-        return end
+        return start
     return start + (end - start) * min(t / duration, 1.0)
 
 
@@ -57,9 +58,16 @@ def annealed_lr(cfg: Any, env_steps: int) -> float:
     return linear_schedule(cfg.lr, cfg.lr if cfg.lr_end is None else cfg.lr_end, cfg.lr_decay_steps, env_steps)
 
 
-def due_update_rounds(env_steps: int, trained_steps: int, learning_starts: int, train_freq: int) -> int:
+def due_update_rounds(env_steps: int, trained_steps: int, learning_starts: int, train_freq: int,
+                      catch_up_warmup: bool = False) -> int:
     """Off-policy agents: update rounds owed now, one per `train_freq` env steps not yet paid for by
-    earlier rounds (0 before `learning_starts`; the first round also pays for the warm-up steps)."""
+    earlier rounds; 0 before `learning_starts`.
+
+    catch_up_warmup=False (SB3, CleanRL): the first round comes at `learning_starts` and the warm-up
+    steps are never paid for. True: the first round also pays for the warm-up, learning_starts /
+    train_freq rounds at once, a burst of gradient steps on the warm-up data alone."""
     if env_steps < learning_starts:
         return 0
+    if not catch_up_warmup:
+        trained_steps = max(trained_steps, learning_starts - train_freq)
     return (env_steps - trained_steps) // train_freq

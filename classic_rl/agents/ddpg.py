@@ -45,6 +45,9 @@ class DDPGConfig:
     learning_starts: int = field(default=10_000, metadata=non_negative("env steps of uniform random actions"))
     train_freq: int = field(default=1, metadata=positive("env steps between update rounds"))
     gradient_steps: int = field(default=1, metadata=positive("critic gradient steps per update round"))
+    # true: the first round after learning_starts also runs the warm-up's learning_starts / train_freq
+    # rounds (a burst on the warm-up data); false: rounds start at learning_starts, as SB3 and CleanRL
+    catch_up_warmup: bool = False
     # while env steps < gradient_steps_until, rounds run `gradient_steps_early` steps instead (high early UTD)
     gradient_steps_early: Optional[int] = field(default=None, metadata=positive("gradient steps per early round"))
     gradient_steps_until: int = field(default=0, metadata=non_negative("env steps of the early phase"))
@@ -148,7 +151,8 @@ class DDPG:
 
     def _due_rounds(self) -> int:
         c = self.cfg
-        return due_update_rounds(self.env_steps, self.trained_steps, c.learning_starts, c.train_freq)
+        return due_update_rounds(self.env_steps, self.trained_steps, c.learning_starts, c.train_freq,
+                                 c.catch_up_warmup)
 
     # ------------------------------------------------------------------ learning
     @property

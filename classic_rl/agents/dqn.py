@@ -37,6 +37,9 @@ class DQNConfig:
     learning_starts: int = field(default=1_000, metadata=non_negative("env steps before learning"))
     train_freq: int = field(default=4, metadata=positive("env steps between update rounds"))
     gradient_steps: int = field(default=1, metadata=positive("gradient steps per update round"))
+    # true: the first round after learning_starts also runs the warm-up's learning_starts / train_freq
+    # rounds (a burst on the warm-up data); false: rounds start at learning_starts, as SB3 and CleanRL
+    catch_up_warmup: bool = False
     target_update_interval: int = field(default=500, metadata=positive("gradient steps between target updates"))
     tau: float = field(default=1.0, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]; 1 = hard copy"))
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
@@ -163,7 +166,8 @@ class DQN:
 
     def _due_rounds(self) -> int:
         c = self.cfg
-        return due_update_rounds(self.env_steps, self.trained_steps, c.learning_starts, c.train_freq)
+        return due_update_rounds(self.env_steps, self.trained_steps, c.learning_starts, c.train_freq,
+                                 c.catch_up_warmup)
 
     # ------------------------------------------------------------------ learning
     @property

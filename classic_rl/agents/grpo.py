@@ -20,7 +20,7 @@ from classic_rl.config import ConfigError, non_negative, positive
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import (
     aggregate_denominator, aggregate_loss, clip_stats, clipped_surrogate, group_advantages, informative_groups, kl_estimate,
-    sequence_log_ratio,
+    masked, sequence_log_ratio,
 )
 from classic_rl.nets.policy import Activation, Actor, ActorCritic, unsupported_spaces
 from classic_rl.agents.base import annealed_lr
@@ -67,6 +67,7 @@ class GRPOConfig:
 class GRPO:
     off_policy = False
     accepts_lm = True
+    accepts_lockstep = True  # rounds of a lock-step env: every mean over the active rows only
 
     def __init__(self, cfg: GRPOConfig, spec: EnvSpec, seed: int = 0, lm: Any = None) -> None:
         self.cfg, self.spec, self.device = cfg, spec, spec.device
@@ -110,7 +111,7 @@ class GRPO:
         set_lr(self.optimizer, self.lr)
         r = self.collector.rollout()
         mask = r.active  # [T, N] real tokens / steps
-        returns = (r.reward * mask).sum(0)  # [N] each sequence's outcome
+        returns = masked(r.reward, mask).sum(0)  # [N] each sequence's outcome
         advantage = group_advantages(returns, self.group_size, c.scale_rewards)  # [N] (eq. 1.33)
         rows = torch.arange(returns.shape[0], device=self.device)
         if c.dynamic_sampling:

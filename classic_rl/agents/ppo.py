@@ -1,7 +1,8 @@
 """PPO (Schulman et al. 2017): GAE advantages, then several epochs of minibatch steps on the rollout.
 
 `objective=clip` maximises the clipped surrogate (seeds eq. 1.28), `objective=kl_penalty` the
-surrogate minus β KL(π_old || π) with β adapted after every update (seeds eq. 1.27; paper §4).
+surrogate minus β KL(π_old || π) with β adapted after every update (seeds eq. 1.27; paper §4), on
+lock-step rounds too (per token, over the real tokens).
 Discrete (categorical) and continuous (diagonal Gaussian, clipped to the bounds) actions.
 
 Lock-step envs (a text env with a language model, or a classic env with env.group_size > 1): one
@@ -24,10 +25,10 @@ from classic_rl.config import ConfigError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import (
     adaptive_kl_beta, aggregate_loss, clip_stats, clipped_surrogate, clipped_surrogate_loss, entropy_loss,
-    kl_estimate, kl_penalized_reward, kl_penalty_loss, value_loss,
+    kl_estimate, kl_penalized_reward, kl_penalty_loss, kl_penalty_surrogate, masked, value_loss,
 )
 from classic_rl.nets.policy import Activation, Actor, ActorCritic, Critic, unsupported_spaces
-from classic_rl.returns import gae
+from classic_rl.returns import gae, normalize_advantage
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class PPOConfig:
 class PPO:
     off_policy = False
     accepts_lm = True
+    accepts_lockstep = True  # rounds of a lock-step env: every mean over the active rows only
 
     def __init__(self, cfg: PPOConfig, spec: EnvSpec, seed: int = 0, lm: Any = None) -> None:
         self.cfg, self.spec, self.device = cfg, spec, spec.device
@@ -214,7 +216,7 @@ class PPO:
         dist = self.actor(obs)
         log_prob = dist.log_prob(action)
         if c.normalize_advantage:
-            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+            advantage = normalize_advantage(advantage)
         if c.objective == "clip":
             policy_loss, stats = clipped_surrogate_loss(log_prob, old_log_prob, advantage, *self.clip_range)
         else:
@@ -240,14 +242,13 @@ class PPO:
         reward = r.reward
         if c.kl_reward_coef > 0:
             ref_log_prob = self.policy.reference_log_prob(r.obs, r.action)
-            reward = kl_penalized_reward(reward, r.log_prob, ref_log_prob, c.kl_reward_coef) * mask
+            reward = masked(kl_penalized_reward(reward, r.log_prob, ref_log_prob, c.kl_reward_coef), mask)
         # a text completion ends at EOS or at its length cap, scored whole: neither is bootstrapped;
         # classic envs bootstrap truncation from V(final obs) (stored by the collector)
         ends = r.done if self.spec.text is not None else r.terminated
         advantage, returns = gae(reward, r.value, r.next_value, ends, r.done, c.gamma, c.gae_lambda)
         if c.normalize_advantage:  # over the real steps of the whole round
-            real = advantage[mask]
-            advantage = (advantage - real.mean()) / (real.std() + 1e-8)
+            advantage = normalize_advantage(advantage, mask)
         n = mask.shape[1]
         stats: dict[str, torch.Tensor] = {}
         stopped = False
@@ -263,11 +264,17 @@ class PPO:
             if stopped:
                 break
         out = {k: v.item() for k, v in stats.items()}
-        returns_per_sequence = (r.reward * mask).sum(0)
+        returns_per_sequence = masked(r.reward, mask).sum(0)
         out.update(learning_rate=self.lr, clip_range=self.clip_range[0], early_stop=float(stopped),
                    reward_mean=returns_per_sequence.mean().item(), sequence_length=mask.sum(0).float().mean().item())
         if c.kl_reward_coef > 0:
-            out["kl_ref"] = ((r.log_prob - ref_log_prob) * mask).sum().item() / max(int(mask.sum()), 1)
+            out["kl_ref"] = masked(r.log_prob - ref_log_prob, mask).sum().item() / max(int(mask.sum()), 1)
+        if c.objective == "kl_penalty":  # KL(π_old || π) over the round's real steps sets the next β
+            with torch.no_grad():
+                log_prob, _, _ = self.policy.evaluate(r.obs, r.action, entropy=False)
+                kl = kl_estimate(log_prob - r.log_prob)[mask].mean().item()
+            out.update(approx_kl=kl, kl_beta=self.beta)
+            self.beta = adaptive_kl_beta(self.beta, kl, c.kl_target)
         self.collector.clear()
         self.updates += 1
         return out
@@ -286,7 +293,10 @@ class PPO:
             share = m.sum() / tokens  # this micro-batch's part of the minibatch's token means
             log_prob, entropy, value = self.policy.evaluate(obs[:, part], action[:, part], entropy=True)
             log_ratio = log_prob - old_log_prob[:, part]
-            surrogate = clipped_surrogate(log_ratio, advantage[:, part], low, high)
+            if c.objective == "clip":
+                surrogate = clipped_surrogate(log_ratio, advantage[:, part], low, high)
+            else:
+                surrogate = kl_penalty_surrogate(log_ratio, advantage[:, part], self.beta)
             policy_loss = aggregate_loss(surrogate, m, "token_mean", tokens)
             v_loss = value_loss(value, returns[:, part], old_value[:, part], c.clip_value, m)
             ent = entropy[m].mean()

@@ -83,6 +83,10 @@ class DiscretizedVectorEnv:
         info = {**info, "final_obs": discretize(info["final_obs"], self.edges, self.bins)}
         return discretize(obs, self.edges, self.bins), reward, terminated, truncated, info
 
+    @property
+    def restarts_on_resume(self) -> bool:
+        return getattr(self.env, "restarts_on_resume", False)
+
     def state_dict(self) -> dict[str, Any]:
         return self.env.state_dict()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 import gymnasium as gym
@@ -84,16 +83,16 @@ class GymVectorEnv:
             {"final_obs": final_obs},
         )
 
+    # Checkpoints hold tensors and plain values only (checkpoint.py), so a Gymnasium env's Python
+    # state is not stored: on resume the trainer resets these envs with a seed derived from the run's
+    # seed and env step, and the episodes that were running at the checkpoint start over.
+    restarts_on_resume = True
+
     def state_dict(self) -> dict[str, Any]:
-        try:
-            return {"pickled_envs": pickle.dumps(self.env.envs)}
-        except Exception:  # e.g. Box2D worlds cannot be pickled; resume then starts fresh episodes
-            return {}
+        return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "pickled_envs" in state:
-            self.env.envs = pickle.loads(state["pickled_envs"])
-            self._seed = None
+        self._seed = None
 
     def close(self) -> None:
         self.env.close()

@@ -66,6 +66,10 @@ class LockstepVectorEnv:
             self._start_round()
         return self.obs, reward, terminated, truncated, {"final_obs": final_obs, "active": active}
 
+    @property
+    def restarts_on_resume(self) -> bool:
+        return getattr(self.inner, "restarts_on_resume", False)
+
     def state_dict(self) -> dict[str, Any]:
         return {"inner": self.inner.state_dict(), "generator": self.generator.get_state(),
                 "active": self.active.clone(), "obs": None if self.obs is None else self.obs.clone()}

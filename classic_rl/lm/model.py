@@ -54,14 +54,24 @@ def smollm2_gguf() -> Path:
                     f"{package}==0.1.2")
 
 
-def _from_dir(path: Path, dtype: torch.dtype) -> tuple[torch.nn.Module, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def check_model_dir(path: Path) -> None:
+    """A one-line UserError unless `path` is a directory holding a transformers config.json."""
     if not (path / "config.json").is_file():
         raise UserError(f"model path {path} does not exist or holds no transformers model (config.json); "
                         "pass model.path=DIR of a saved model")
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+
+
+def _from_dir(path: Path, dtype: torch.dtype) -> tuple[torch.nn.Module, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    check_model_dir(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, local_files_only=True)
+    except Exception as err:  # a malformed directory: transformers' own traceback is not the user's fix
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise UserError(f"model path {path} could not be loaded as a transformers causal LM ({type(err).__name__}: "
+                        f"{first}); pass model.path=DIR of a model saved with save_pretrained") from None
     return model, tokenizer
 
 

@@ -19,7 +19,7 @@ except importlib.metadata.PackageNotFoundError:
 from classic_rl.config import ModelConfig  # noqa: E402
 from classic_rl.envs import make  # noqa: E402
 from classic_rl.lm.model import load  # noqa: E402
-from classic_rl.lm.policy import LMPolicy  # noqa: E402
+from classic_rl.lm.policy import LMPolicy, prompt_mask  # noqa: E402
 
 CACHE = os.environ.get("CLASSIC_RL_MODEL_CACHE", str(Path.home() / ".cache" / "classic_rl" / "models"))
 
@@ -41,7 +41,8 @@ def test_greedy_kv_cached_acting_matches_transformers_generate(smollm2):
         obs, *_ = env.step(action)
     ours = torch.stack(ours, 1)
     prompt = env.prompt_tokens[:2]
-    mask = (prompt != env.pad_id).long()
+    mask = prompt_mask(prompt, env.pad_id).long()  # SmolLM2's pad id (its EOS) also ends each chat turn
+    assert (mask.bool() & (prompt == env.pad_id)).any()
     reference = smollm2.model.generate(input_ids=prompt, attention_mask=mask, max_new_tokens=8, do_sample=False,
                                        pad_token_id=env.pad_id)[:, prompt.shape[1]:]
     for row in range(2):  # up to and including the first EOS, the tokens agree
