@@ -199,7 +199,9 @@ def main() -> None:
         error_file = run_dir / "error.txt"
         error_file.unlink(missing_ok=True)
         try:
-            run_main(OmegaConf.to_container(cfg, resolve=True), run_dir)
+            task = list(hydra_cfg.overrides.task)
+            run_main(resume_config(task) if _value_of(task, "resume") is not None else
+                     OmegaConf.to_container(cfg, resolve=True), run_dir)
         except (ConfigError, UserError, RunDiverged) as err:
             error_file.write_text(f"{err}\n")
             raise RuntimeError(f"classic_rl: error: {err}") from None

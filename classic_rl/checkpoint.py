@@ -55,7 +55,7 @@ def load(path: str | os.PathLike) -> dict[str, Any]:
                         "(or the run directory) of a classic_rl run")
     if payload["format"] != FORMAT:
         raise UserError(f"checkpoint {p} has format {payload['format']!r}; this classic_rl reads format {FORMAT} "
-                        "(checkpoints written before version 0.2 cannot be loaded safely); start a new run")
+                        "only (format 1 held pickled Python objects); start a new run")
     return payload
 
 

@@ -25,6 +25,8 @@ def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}-", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes the file private (0600); a run's files get the usual mode
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -53,6 +55,12 @@ def clean_stale_temp_files(run_dir: Path) -> list[Path]:
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 class RunLock:

@@ -186,6 +186,17 @@ def test_benchmark_runs_a_repeated_seed_once_and_keeps_its_cell_configs_to_itsel
     assert bench.Path(seen["conf"]).parent == tmp_path / "runs" / "_conf" and not bench.Path(seen["conf"]).exists()
 
 
+def test_skip_finished_continues_a_run_that_a_signal_stopped(tmp_path):
+    cfg = small_config(train={"total_steps": 400}, skip_finished=True)
+    main(cfg, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (tmp_path / "summary.json").write_text(json.dumps({**summary, "interrupted": True}))  # as a SIGTERM leaves it
+    rows = (tmp_path / "episodes.csv").read_text()
+    again = main(cfg, tmp_path)
+    assert not again["interrupted"] and again["env_steps"] == 400
+    assert (tmp_path / "episodes.csv").read_text() == rows  # continued from its checkpoint, not retrained
+
+
 # ------------------------------------------------------------------ 4. SIGTERM is Ctrl-C
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143)])
 def test_sigterm_saves_flushes_and_exits_143(tmp_path, sig, code):
@@ -274,6 +285,16 @@ def test_a_non_finite_loss_ends_the_run_as_diverged(tmp_path, monkeypatch):
     assert any(isinstance(m.get("train/loss"), float) and math.isnan(m["train/loss"]) for m in logged)
 
 
+def test_benchmark_counts_a_diverged_run_as_failed(tmp_path):
+    bench = load_experiment("benchmark")
+    run_dir = bench.run_dir(tmp_path, "dqn", "CartPole-v1", 0)
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps({"interrupted": False, "evaluations": [],
+                                                      "diverged": {"step": 700, "what": "train/loss"}}))
+    summaries, problems = bench.collect(tmp_path, "dqn", "CartPole-v1", [0])
+    assert summaries == [] and problems == {0: "diverged: train/loss not finite at env step 700"}
+
+
 # ------------------------------------------------------------------ 7. ignored inputs are errors, before any file
 def test_misplaced_keys_and_bad_model_dirs_fail_before_a_run_directory_exists(tmp_path, cli_run):
     work = tmp_path / "work"
@@ -288,3 +309,14 @@ def test_misplaced_keys_and_bad_model_dirs_fail_before_a_run_directory_exists(tm
                        f"model.path={model}", *QUIET, cwd=work), f"model path {model} could not be loaded")
     one_line_error(cli("agent=dqn", "env=Pendulum-v1", *QUIET, cwd=work), "agent=dqn cannot run on env=Pendulum-v1")
     assert not (work / "runs").exists()
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    from classic_rl.files import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "summary.json", "{}")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o644

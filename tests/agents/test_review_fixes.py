@@ -16,6 +16,16 @@ from classic_rl.losses import aggregate_loss, sequence_log_ratio
 from classic_rl.returns import normalize_advantage
 
 
+def fill(agent, env):
+    """Step `env` from a seeded reset until the agent is ready to update."""
+    obs, _ = env.reset(seed=0)
+    while not agent.ready():
+        action = agent.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated, info.get("active")))
+        obs = next_obs
+
+
 # ------------------------------------------------------------------ agents that cannot use lock-step rounds
 @pytest.mark.parametrize("name, env_id", [("dqn", "CartPole-v1"), ("rainbow", "CartPole-v1"), ("a2c", "CartPole-v1"),
                                           ("reinforce", "CartPole-v1"), ("ddpg", "Pendulum-v1"),
@@ -48,12 +58,7 @@ def test_ppo_kl_penalty_objective_on_lockstep_rounds():
         cfg = agents.make_config({"name": "ppo", "objective": objective, "lr": 0.05, "epochs": 4,
                                   "kl_beta": 1.0, "kl_target": 1e-6})
         agent = agents.make(cfg, env.spec, seed=0)
-        obs, _ = env.reset(seed=0)
-        while not agent.ready():
-            action = agent.act(obs)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated, info.get("active")))
-            obs = next_obs
+        fill(agent, env)
         stats = agent.update()
         return agent, stats
 
@@ -101,12 +106,7 @@ def test_ppo_with_single_sample_minibatches_stays_finite():
     env = envs.make("CartPole-v1", num_envs=1, seed=0)
     cfg = agents.make_config({"name": "ppo", "rollout_steps": 4, "minibatches": 4, "epochs": 1})
     agent = agents.make(cfg, env.spec, seed=0)
-    obs, _ = env.reset(seed=0)
-    while not agent.ready():
-        action = agent.act(obs)
-        next_obs, reward, terminated, truncated, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
-        obs = next_obs
+    fill(agent, env)
     stats = agent.update()
     assert math.isfinite(stats["loss"]) and math.isfinite(stats["grad_norm"])
     assert all(torch.isfinite(p).all() for p in agent.actor.parameters())
@@ -130,12 +130,7 @@ def test_dqn_takes_one_round_at_learning_starts_by_default():
         cfg = agents.make_config({"name": "dqn", "learning_starts": 100, "train_freq": 4, "batch_size": 8,
                                   "catch_up_warmup": catch_up})
         agent = agents.make(cfg, env.spec, seed=0)
-        obs, _ = env.reset(seed=0)
-        while not agent.ready():
-            action = agent.act(obs)
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated))
-            obs = next_obs
+        fill(agent, env)
         agent.update()
         counts[catch_up] = agent.gradient_steps
     assert counts == {False: 1, True: 25}
