@@ -200,14 +200,16 @@ def main() -> None:
         error_file.unlink(missing_ok=True)
         try:
             task = list(hydra_cfg.overrides.task)
-            run_main(resume_config(task) if _value_of(task, "resume") is not None else
-                     OmegaConf.to_container(cfg, resolve=True), run_dir)
+            summary = run_main(resume_config(task) if _value_of(task, "resume") is not None else
+                               OmegaConf.to_container(cfg, resolve=True), run_dir)
         except (ConfigError, UserError, RunDiverged) as err:
             error_file.write_text(f"{err}\n")
             raise RuntimeError(f"classic_rl: error: {err}") from None
         except BaseException:
             error_file.write_text(traceback.format_exc())
             raise
+        if summary.get("interrupted"):  # a signal stops the whole sweep, not only this job
+            raise SystemExit(EXIT_CODES.get(summary.get("interrupted_by"), 130))
 
     job()
 

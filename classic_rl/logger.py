@@ -160,13 +160,20 @@ class Logger:
             self.writer.add_text(tag, text.replace("\n", "  \n"))
 
     def progress(self, step: int, sps: float, extra: dict[str, Any] | None = None) -> None:
-        self.bar.update(step - self._bar_step)
-        self._bar_step = step
         recent = sum(self.recent_returns) / len(self.recent_returns) if self.recent_returns else float("nan")
-        self.bar.set_postfix({"sps": f"{sps:,.0f}", "return": f"{recent:.1f}", **(extra or {})}, refresh=False)
+        try:
+            self.bar.update(step - self._bar_step)
+            self.bar.set_postfix({"sps": f"{sps:,.0f}", "return": f"{recent:.1f}", **(extra or {})}, refresh=False)
+        except (BrokenPipeError, ValueError):  # the console went away; the run goes on
+            pass
+        self._bar_step = step
 
     def message(self, text: str) -> None:
-        self.bar.write(text) if not self.bar.disable else print(text, flush=True)
+        """One line on the console; a console that went away (a closed pipe) never stops the run."""
+        try:
+            self.bar.write(text) if not self.bar.disable else print(text, flush=True)
+        except (BrokenPipeError, ValueError):  # ValueError: stdout already closed
+            pass
 
     def flush(self) -> None:
         self._episodes_file.flush()

@@ -219,6 +219,23 @@ def test_sigterm_saves_flushes_and_exits_143(tmp_path, sig, code):
     assert f"continue with: python -m classic_rl resume={run_dir}" in out + err
 
 
+def test_ctrl_c_stops_a_whole_sweep_and_a_closed_console_stops_nothing(tmp_path):
+    proc = subprocess.Popen([*CLI, "--multirun", "seed=0,1", "env.num_envs=4", "train.total_steps=400000",
+                             "eval.every_steps=0", "agent.learning_starts=500", *QUIET,
+                             f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=seed${seed}"],
+                            env=cli_env(), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "seed0" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
+        time.sleep(0.2)
+    proc.stdout.close()  # whoever read the console is gone
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode == 130
+    assert json.loads((tmp_path / "seed0" / "summary.json").read_text())["interrupted"]
+    assert not (tmp_path / "seed1").exists()  # the sweep stopped with its job
+
+
 # ------------------------------------------------------------------ 5. atomic, durable files
 def test_a_failed_checkpoint_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
