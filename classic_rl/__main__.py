@@ -1,8 +1,10 @@
 """`python -m classic_rl agent=dqn env=CartPole-v1` — the Hydra entry point (thin).
 
-User mistakes (unknown key, wrong type, out-of-range value, unknown agent or env, missing
-checkpoint, incompatible agent/env) end with ONE line on stderr and exit code 2, never a traceback.
-Single runs are checked before Hydra starts; every job (multirun too) is checked again at start.
+User mistakes (unknown key, wrong type, out-of-range value, unknown agent or env, missing or unsafe
+checkpoint, a resume that would change the run, a directory that holds another run, incompatible
+agent/env) end with ONE line on stderr and exit code 2, never a traceback, and before anything is
+written: single runs are checked before Hydra starts; every job (multirun too) is checked again at
+start. A run stopped by Ctrl-C exits with 130, by SIGTERM with 143; a diverged run with 1.
 """
 
 from __future__ import annotations
@@ -156,23 +158,27 @@ def _remove_unused_run_dir(run_dir: Path) -> None:
         path = path.parent
 
 
+def _job_config(cfg: Any, task: list[str]) -> dict[str, Any]:
+    """A job's config: the checkpoint's own (with the safe overrides) when it resumes, else Hydra's."""
+    from omegaconf import OmegaConf
+
+    return resume_config(task) if _value_of(task, "resume") is not None else OmegaConf.to_container(cfg, resolve=True)
+
+
 def main() -> None:
     args = sys.argv[1:]
-    flags = [a for a in args if a.startswith("-")]
-    resuming = False
-    if not flags:  # --multirun, --help, --cfg ... go straight to Hydra; each job validates itself
+    if not [a for a in args if a.startswith("-")]:  # --multirun, --help, --cfg ... go straight to Hydra
         precheck(args)
-        user = [o for o in args if not o.lstrip("+~").startswith("hydra")]
-        resuming = _value_of(user, "resume") is not None
-        if resuming:  # continue in the run's own directory, leaving its .hydra/ as the run began
+        resume = _value_of([o for o in args if not o.lstrip("+~").startswith("hydra")], "resume")
+        if resume is not None:  # continue in the run's own directory, leaving its .hydra/ as the run began
             if _explicit_run_dir(args) is None:
-                sys.argv.append(f"hydra.run.dir={_checkpoint_dir(str(_value_of(user, 'resume')))}")
+                sys.argv.append(f"hydra.run.dir='{_checkpoint_dir(str(resume))}'")
             sys.argv.append("hydra.output_subdir=null")
 
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
 
     from classic_rl.run import RunDiverged, main as run_main
 
@@ -180,35 +186,30 @@ def main() -> None:
     def job(cfg: DictConfig) -> None:
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
+        task = list(hydra_cfg.overrides.task)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             try:
-                config = resume_config(list(hydra_cfg.overrides.task)) if resuming else \
-                    OmegaConf.to_container(cfg, resolve=True)
-                summary = run_main(config, run_dir)
+                summary = run_main(_job_config(cfg, task), run_dir)
             except (ConfigError, UserError) as err:
                 _remove_unused_run_dir(run_dir)
                 fail(str(err))
             except RunDiverged as err:
                 print(f"classic_rl: error: {err}", file=sys.stderr)
                 raise SystemExit(1)
-            if summary.get("interrupted"):
-                raise SystemExit(EXIT_CODES.get(summary.get("interrupted_by"), 130))
-            return
-        # multirun (suites, sweeps): a failed job leaves error.txt in its run dir and raises an ordinary
-        # exception, so the launcher records it and the other jobs go on (experiments/benchmark.py reports it)
-        error_file = run_dir / "error.txt"
-        error_file.unlink(missing_ok=True)
-        try:
-            task = list(hydra_cfg.overrides.task)
-            summary = run_main(resume_config(task) if _value_of(task, "resume") is not None else
-                               OmegaConf.to_container(cfg, resolve=True), run_dir)
-        except (ConfigError, UserError, RunDiverged) as err:
-            error_file.write_text(f"{err}\n")
-            raise RuntimeError(f"classic_rl: error: {err}") from None
-        except BaseException:
-            error_file.write_text(traceback.format_exc())
-            raise
-        if summary.get("interrupted"):  # a signal stops the whole sweep, not only this job
+        else:
+            # multirun (suites, sweeps): a failed job leaves error.txt in its run dir and raises an ordinary
+            # exception, so the launcher records it and the other jobs go on (experiments/benchmark.py reports it)
+            error_file = run_dir / "error.txt"
+            error_file.unlink(missing_ok=True)
+            try:
+                summary = run_main(_job_config(cfg, task), run_dir)
+            except (ConfigError, UserError, RunDiverged) as err:
+                error_file.write_text(f"{err}\n")
+                raise RuntimeError(f"classic_rl: error: {err}") from None
+            except BaseException:
+                error_file.write_text(traceback.format_exc())
+                raise
+        if summary.get("interrupted"):  # 130 / 143; a signal stops a whole sweep, not only its job
             raise SystemExit(EXIT_CODES.get(summary.get("interrupted_by"), 130))
 
     job()
