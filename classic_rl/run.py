@@ -174,15 +174,21 @@ def main(config: dict[str, Any], run_dir: str | Path,
             config = {**config, "resume": str(run_dir)}
             cfg, agent_cfg = load_config(config)
     payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(run_dir):
-        clean_stale_temp_files(run_dir)
-        device = resolve_device(cfg.device)
-        torch.set_num_threads(cfg.train.torch_threads)
-        keep_freed_memory()
-        if cfg.mode == "eval":
-            return evaluate_checkpoint(cfg, run_dir, device)
-        return _train(cfg, agent_cfg, config, run_dir, device, payload, on_evaluation)
+    try:
+        with RunLock(run_dir):
+            clean_stale_temp_files(run_dir)
+            device = resolve_device(cfg.device)
+            torch.set_num_threads(cfg.train.torch_threads)
+            keep_freed_memory()
+            if cfg.mode == "eval":
+                return evaluate_checkpoint(cfg, run_dir, device)
+            return _train(cfg, agent_cfg, config, run_dir, device, payload, on_evaluation)
+    except (ConfigError, UserError):  # found before anything was written (agent/env mismatch, model path)
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
 
 
 def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path, device: torch.device,

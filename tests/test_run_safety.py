@@ -326,6 +326,9 @@ def test_misplaced_keys_and_bad_model_dirs_fail_before_a_run_directory_exists(tm
                        f"model.path={model}", *QUIET, cwd=work), f"model path {model} could not be loaded")
     one_line_error(cli("agent=dqn", "env=Pendulum-v1", *QUIET, cwd=work), "agent=dqn cannot run on env=Pendulum-v1")
     assert not (work / "runs").exists()
+    with pytest.raises(UserError, match="cannot run on env=Pendulum-v1"):
+        main(small_config(env={"id": "Pendulum-v1"}), tmp_path / "api")
+    assert not (tmp_path / "api").exists()
 
 
 def test_atomic_files_get_the_usual_permissions(tmp_path):
