@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,10 +51,20 @@ def first_at_target(summary: dict, target: float) -> dict | None:
 
 
 def run_or_reuse(seed: int, args: list[str], workdir: Path) -> dict:
-    """A finished run's summary.json in workdir/seed<seed> is reused (a --workdir survives interruptions)."""
-    done = workdir / f"seed{seed}" / "summary.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    """A finished run's summary.json in workdir/seed<seed> is reused, and a run a signal stopped is
+    resumed (a --workdir survives interruptions)."""
+    run_dir = workdir / f"seed{seed}"
+    if (run_dir / "summary.json").exists():
+        summary = json.loads((run_dir / "summary.json").read_text())
+        if summary.get("diverged"):
+            raise SystemExit(f"{run_dir} diverged ({summary['diverged']}); move it away to run seed {seed} again")
+        if not summary.get("interrupted"):
+            return summary
+        proc = subprocess.run([sys.executable, "-m", "classic_rl", f"resume={run_dir}", "logger.progress=false"],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"resuming {run_dir} failed:\n{proc.stderr[-2000:]}")
+        return json.loads((run_dir / "summary.json").read_text())
     return run_seed(seed, args, workdir)
 
 
