@@ -212,7 +212,11 @@ def main() -> None:
         if summary.get("interrupted"):  # 130 / 143; a signal stops a whole sweep, not only its job
             raise SystemExit(EXIT_CODES.get(summary.get("interrupted_by"), 130))
 
-    job()
+    try:
+        job()
+    except KeyboardInterrupt:  # Ctrl-C outside training (loading, evaluation) or a second one: stop at once
+        print("classic_rl: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":
