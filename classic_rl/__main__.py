@@ -15,17 +15,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from classic_rl.compose import checkpoint_dir, compose, config_dir, register_resolvers, resume_config, value_of
 from classic_rl.config import ConfigError, UserError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-def config_dir() -> Path:
-    """conf/ inside the installed package, or the top-level conf/ of a source checkout."""
-    for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parent / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise SystemExit("classic_rl: error: the conf/ directory is missing from this installation; reinstall")
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells report it
 
 
 def fail(message: str) -> None:
@@ -33,110 +26,27 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def _group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
-
-
-def _explain_hydra_error(err: Exception, overrides: list[str]) -> str:
-    """Turn a Hydra composition error into one line that names the key and the fix."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    text = str(err)
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception:
-        return f"could not parse the command line: {text.splitlines()[0]}"
-    for override in parsed:
-        key = override.key_or_group
-        if key in ("agent", "env", "model"):
-            value = override.value()
-            if isinstance(value, str) and value not in _group_options(key):
-                return f"unknown {key} {value!r}; available: {', '.join(_group_options(key))}"
-        if f"'{key}'" in text and ("not in struct" in text or "Could not override" in text):
-            return f"unknown config key '{key}'; check the spelling (valid keys: python -m classic_rl --cfg job)"
-    return text.strip().splitlines()[0]
-
-
-GROUPS = ("agent", "env", "model", "experiment", "tuned", "suite", "tune")  # conf/ groups: presets, not keys
-EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells report it
-
-
-def _parse(overrides: list[str]) -> list:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        return OverridesParser.create().parse_overrides(overrides)
-    except Exception as err:
-        fail(f"could not parse the command line: {str(err).strip().splitlines()[0]}")
-
-
-def _value_of(overrides: list[str], key: str) -> Any:
-    for override in _parse(overrides):
-        if override.key_or_group.lstrip("+~") == key and not override.is_delete():
-            return override.value()
-    return None
-
-
-def resume_config(overrides: list[str]) -> dict[str, Any]:
-    """resume=PATH: the checkpoint's own config with the command line's key=value overrides on top
-    (run.check_resume then allows only the keys that are safe to change mid-run). A preset switch
-    (agent=, env=, +experiment=, ...) is refused: it would silently swap the run's whole config."""
-    from omegaconf import OmegaConf
-
-    from classic_rl import checkpoint as ckpt
-
-    resume = str(_value_of(overrides, "resume"))
-    payload = ckpt.load(resume)
-    conf = OmegaConf.create(payload["config"])
-    for override in _parse(overrides):
-        key = override.key_or_group
-        if key.startswith("hydra") or key == "resume":
-            continue
-        if key.lstrip("+~") in GROUPS or override.is_delete():
-            raise UserError(f"resume={resume} continues that run with its own config; '{override.input_line}' "
-                            "would switch a preset; start a new run for that")
-        OmegaConf.update(conf, key.lstrip("+"), override.value(), force_add=True)
-    config = OmegaConf.to_container(conf, resolve=True)
-    config["resume"] = resume
-    return config
-
-
 def _explicit_run_dir(args: list[str]) -> Path | None:
-    value = _value_of([a for a in args if a.lstrip("+").startswith("hydra.run.dir")], "hydra.run.dir")
+    value = value_of([a for a in args if a.lstrip("+").startswith("hydra.run.dir")], "hydra.run.dir")
     return None if value is None or "$" in str(value) else Path(str(value))
 
 
-def precheck(args: list[str]) -> None:
+def precheck(args: list[str]) -> dict[str, Any]:
     """Compose and validate a single run's config before Hydra starts (and creates a run directory):
-    one-line errors, and nothing written when they fire."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
+    one-line errors, and nothing written when they fire. Returns the composed config."""
     from classic_rl.run import load_config, preflight
 
     user = [o for o in args if not o.lstrip("+~").startswith("hydra")]
-    run_dir = _explicit_run_dir(args)
     try:
-        if _value_of(user, "resume") is not None and _value_of(user, "mode") != "eval":
-            data = resume_config(user)
-            run_dir = run_dir or _checkpoint_dir(data["resume"])
-        else:
-            try:
-                with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-                    cfg = compose(config_name="config", overrides=user)
-                data = OmegaConf.to_container(cfg, resolve=True)
-            except Exception as err:  # Hydra/OmegaConf errors on the command line are user mistakes
-                fail(_explain_hydra_error(err, user))
+        run_dir = _explicit_run_dir(args)
+        data, default_dir = compose(user)
+        if data.get("resume") is not None and data.get("mode") not in ("eval", "export"):
+            run_dir = run_dir or default_dir  # the checkpoint's directory
         cfg, _ = load_config(data)
         preflight(cfg, data, run_dir if cfg.mode == "train" else None)
     except (ConfigError, UserError) as err:
         fail(str(err))
-
-
-def _checkpoint_dir(resume: str) -> Path:
-    from classic_rl import checkpoint as ckpt
-
-    return ckpt.resolve(resume).parent
+    return data
 
 
 def _remove_unused_run_dir(run_dir: Path) -> None:
@@ -162,17 +72,81 @@ def _job_config(cfg: Any, task: list[str]) -> dict[str, Any]:
     """A job's config: the checkpoint's own (with the safe overrides) when it resumes, else Hydra's."""
     from omegaconf import OmegaConf
 
-    return resume_config(task) if _value_of(task, "resume") is not None else OmegaConf.to_container(cfg, resolve=True)
+    return resume_config(task) if value_of(task, "resume") is not None else OmegaConf.to_container(cfg, resolve=True)
+
+
+def help_text() -> str:
+    """--help: the user-facing preset groups with their options, and the main keys of conf/config.yaml
+    with their comments (read from the file, so it cannot drift from the defaults)."""
+    from classic_rl import __version__
+    from classic_rl.compose import USER_GROUPS, group_options
+
+    lines = [f"classic_rl {__version__}: reinforcement learning on batched torch environments", "",
+             "usage: python -m classic_rl [GROUP=OPTION ...] [KEY=VALUE ...]",
+             "       python -m classic_rl resume=RUN_DIR [train.total_steps=N ...]   continue a run",
+             "       python -m classic_rl mode=eval checkpoint=RUN_DIR                evaluate a run",
+             "       python -m classic_rl agent=ppo env=CartPole-v1 seed=0,1,2 --multirun",
+             "", "presets (GROUP=OPTION):"]
+    for group in USER_GROUPS:
+        prefix = "+" if group == "experiment" else ""
+        lines.append(f"  {prefix}{group + ':':<12} {', '.join(group_options(group))}")
+    lines += ["  env=gymnasium env.id=pkg.module:EnvId | env.entry_point=pkg.module:Class   your own env",
+              "", "main keys (KEY=VALUE; default, then what it does):"]
+    section = ""
+    for raw in (config_dir() / "config.yaml").read_text().splitlines():
+        text = raw.split("#", 1)[0].rstrip()
+        if not text or raw.startswith((" ", "\t")) and not section:
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        key, _, value = text.strip().partition(":")
+        if indent == 0:
+            section = key if not value.strip() else ""
+            if section in ("defaults", "hydra") or not value.strip():
+                continue
+        elif section in ("defaults", "hydra", "") or indent != 2:
+            continue
+        name = f"{section}.{key}" if indent else key
+        comment = raw.split("#", 1)[1].strip() if "#" in raw else ""
+        lines.append(f"  {name}={value.strip():<12} {comment}".rstrip())
+    lines += ["", "every key of a run: python -m classic_rl agent=AGENT env=ENV --cfg job",
+              "Python: result = classic_rl.train(\"agent=ppo\", \"env=CartPole-v1\"); classic_rl.load(result.run_dir)",
+              "Hydra's own flags (--multirun, --cfg, --info, launchers): python -m classic_rl --hydra-help"]
+    return "\n".join(lines)
+
+
+def _export(data: dict[str, Any]) -> None:
+    from classic_rl.export import export_run
+    from classic_rl.run import load_config
+
+    try:
+        export_run(load_config(data)[0])
+    except (ConfigError, UserError) as err:
+        fail(str(err))
+    except KeyboardInterrupt:
+        print("classic_rl: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 def main() -> None:
     args = sys.argv[1:]
+    if args[:1] in (["--version"], ["-V"]):
+        from classic_rl import __version__
+
+        print(f"classic_rl {__version__}")
+        return
+    if "--help" in args or "-h" in args:
+        print(help_text())
+        return
+    register_resolvers()
     if not [a for a in args if a.startswith("-")]:  # --multirun, --help, --cfg ... go straight to Hydra
-        precheck(args)
-        resume = _value_of([o for o in args if not o.lstrip("+~").startswith("hydra")], "resume")
+        data = precheck(args)
+        if data.get("mode") == "export":  # writes only export.dir: no Hydra run directory
+            _export(data)
+            return
+        resume = value_of([o for o in args if not o.lstrip("+~").startswith("hydra")], "resume")
         if resume is not None:  # continue in the run's own directory, leaving its .hydra/ as the run began
             if _explicit_run_dir(args) is None:
-                sys.argv.append(f"hydra.run.dir='{_checkpoint_dir(str(resume))}'")
+                sys.argv.append(f"hydra.run.dir='{checkpoint_dir(str(resume))}'")
             sys.argv.append("hydra.output_subdir=null")
 
     import hydra

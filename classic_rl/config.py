@@ -177,7 +177,14 @@ class DiscretizeConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    id: str  # a Gymnasium id, e.g. CartPole-v1
+    # a Gymnasium id (CartPole-v1), or module:Id to import the module that registers it first (gymnasium.make's
+    # convention); null with entry_point
+    id: Optional[str] = None
+    # env=gymnasium: module:Class of an unregistered gymnasium.Env, or of a torch-native Dynamics class
+    # (classic_rl/envs/torch_env.py); built with `kwargs`
+    entry_point: Optional[str] = None
+    # Gymnasium adapter: sync steps the envs in this process; async in one subprocess each (slow envs)
+    vectorization_mode: Literal["sync", "async"] = "sync"
     num_envs: int = field(default=1, metadata=check(lambda v: v >= 1, ">= 1 (at least one env)"))
     # torch: the torch-native batched env (classic control only); gymnasium: the adapter; null: torch if available
     backend: Optional[Literal["torch", "gymnasium"]] = None
@@ -190,11 +197,29 @@ class EnvConfig:
     group_size: int = field(default=1, metadata=check(lambda v: v >= 1, ">= 1 (1: no groups)"))
     max_new_tokens: int = field(default=16, metadata=positive("text envs: tokens per completion at most"))
     chat_template: bool = True  # text envs: wrap prompts in the tokenizer's chat template when it has one
+    # set by classic_rl.train(env=OBJECT): the env was a Python object, which classic_rl.load(env=...) needs again
+    python_object: bool = False
 
     def __post_init__(self) -> None:
+        if (self.id is None) == (self.entry_point is None):
+            raise ConfigError("set exactly one of config key 'id' and config key 'entry_point': env.id=CartPole-v1, "
+                              "env.id=pkg.module:EnvId or env.entry_point=pkg.module:ClassName")
+        if self.entry_point is not None and self.entry_point.count(":") != 1:
+            raise ConfigError(f"config key 'entry_point' = {self.entry_point!r} must be module:ClassName, "
+                              "e.g. mypkg.envs:GoRight")
         if self.num_envs % self.group_size:
             raise ConfigError(f"config key 'num_envs' = {self.num_envs} must be a multiple of env.group_size "
                               f"= {self.group_size}")
+
+    @property
+    def name(self) -> str:
+        """The env's name in run directories and summaries: the id, or the entry point's class name."""
+        return env_name(self.id, self.entry_point)
+
+
+def env_name(env_id: str | None, entry_point: str | None = None) -> str:
+    """CartPole-v1 -> CartPole-v1; mypkg.envs:GoRight-v0 -> GoRight-v0; entry point mypkg.envs:GoRight -> GoRight."""
+    return str(env_id if env_id is not None else entry_point).rsplit(":", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -249,22 +274,33 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """mode=export (classic_rl/export.py)."""
+
+    dir: Optional[str] = None  # where to write; null: export/ in the checkpoint's run directory (never overwritten)
+    onnx: Optional[bool] = None  # also policy.onnx: null when the onnx package is installed, true requires it
+    merge_lora: bool = True  # language models trained with LoRA: merged weights (true) or the adapter directory
+
+
+@dataclass(frozen=True)
 class RunConfig:
     agent: dict[str, Any]  # validated by the agent's own config class (agents.make_config)
     env: EnvConfig
     seed: int = field(default=0, metadata=non_negative())
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    mode: Literal["train", "eval"] = "train"
+    mode: Literal["train", "eval", "export"] = "train"
     resume: Optional[str] = None  # path to a checkpoint.pt (or its run directory) to continue
-    checkpoint: Optional[str] = None  # path to a checkpoint.pt to evaluate (mode=eval)
+    checkpoint: Optional[str] = None  # path to a checkpoint.pt (or its run directory) for mode=eval / mode=export
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     model: Optional[ModelConfig] = None  # a language model (text envs): model=smollm2-135m | model=tiny
     skip_finished: bool = False  # a run dir holding a finished run of this exact config returns its summary
 
     def __post_init__(self) -> None:
-        if self.env.id.startswith("text-") and self.model is None:
-            raise ConfigError(f"env={self.env.id} needs a language model; pass model=smollm2-135m or model=tiny")
-        if self.mode == "eval" and not self.checkpoint:
-            raise ConfigError("config key 'checkpoint' is required with mode=eval; pass checkpoint=PATH")
+        if self.env.name.startswith("text-") and self.model is None:
+            raise ConfigError(f"env={self.env.name} needs a language model; pass model=smollm2-135m or model=tiny")
+        if self.mode in ("eval", "export") and not self.checkpoint:
+            hint = " instead of resume= (which continues training)" if self.resume else ""
+            raise ConfigError(f"config key 'checkpoint' is required with mode={self.mode}; pass checkpoint=PATH{hint}")

@@ -84,6 +84,14 @@ def truncate_log(path: Path, step_of, start_step: int) -> str | None:
     return note
 
 
+def console(text: str) -> None:
+    """Print one line; a console that went away (a closed pipe, a closed stdout) never stops a run."""
+    try:
+        print(text, flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
+
+
 class Logger:
     def __init__(self, run_dir: Path, cfg: LoggerConfig, total_steps: int, start_step: int = 0) -> None:
         self.run_dir = Path(run_dir)
@@ -171,7 +179,7 @@ class Logger:
     def message(self, text: str) -> None:
         """One line on the console; a console that went away (a closed pipe) never stops the run."""
         try:
-            self.bar.write(text) if not self.bar.disable else print(text, flush=True)
+            self.bar.write(text) if not self.bar.disable else console(text)
         except (BrokenPipeError, ValueError):  # ValueError: stdout already closed
             pass
 

@@ -7,10 +7,11 @@ import ctypes.util
 import dataclasses
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import torch
 import yaml
 
@@ -18,7 +19,7 @@ from classic_rl import agents, checkpoint as ckpt, envs
 from classic_rl.config import ConfigError, EnvConfig, RunConfig, UserError, from_dict
 from classic_rl.evaluate import evaluate, record_video
 from classic_rl.files import RunLock, atomic_write_text, clean_stale_temp_files
-from classic_rl.logger import Logger
+from classic_rl.logger import Logger, console
 from classic_rl.trainer import Trainer
 
 
@@ -41,10 +42,12 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | None = None, tokenizer: Any = None,
-             evaluation: bool = False, **extra: Any):
-    """The training env, or with `evaluation` the evaluation env: no groups, and a text env's held-out split."""
+             evaluation: bool = False, source: Any = None, **extra: Any):
+    """The training env, or with `evaluation` the evaluation env: no groups, and a text env's held-out split.
+
+    `source`: an env object from the Python API (envs.make's objects) instead of cfg.id / cfg.entry_point."""
     env = envs.make(
-        cfg.id,
+        cfg.id if source is None else source,
         num_envs=num_envs or cfg.num_envs,
         device=device,
         seed=seed,
@@ -57,12 +60,42 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
         max_new_tokens=cfg.max_new_tokens,
         split="eval" if evaluation else "train",
         chat_template=cfg.chat_template,
+        entry_point=cfg.entry_point if source is None else None,
+        vectorization_mode=cfg.vectorization_mode,
         **cfg.kwargs,
         **extra,
     )
     if cfg.reward_threshold is not None:  # env.reward_threshold overrides the env's own
         env.spec = dataclasses.replace(env.spec, reward_threshold=cfg.reward_threshold)
     return env
+
+
+def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env: Any = None,
+               eval_env: Any = None) -> tuple[Any, Any]:
+    """(training env, evaluation env) for a run: from the config, or from the Python API's env objects.
+
+    An env instance (a vector env) cannot be copied for evaluation: `eval_env` is then required,
+    unless it is a Gymnasium vector env whose spec names a registered id."""
+    train_env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer, source=env)
+    episodes = cfg.eval.episodes
+    source = eval_env if eval_env is not None else env
+    if source is not None and (envs.is_vector_env(source) or isinstance(source, gymnasium.vector.VectorEnv)):
+        if eval_env is None:
+            spec = getattr(source, "spec", None)
+            if isinstance(source, gymnasium.vector.VectorEnv) and spec is not None and spec.id in gymnasium.registry:
+                source = spec.id
+            else:
+                train_env.close()
+                raise UserError("env= is an env instance, which evaluation cannot copy; pass eval_env= too (with at "
+                                f"least eval.episodes = {episodes} envs), or env= a function that returns a "
+                                "gymnasium.Env")
+        elif source.num_envs < episodes:
+            train_env.close()
+            raise UserError(f"eval_env has {source.num_envs} envs; evaluation runs eval.episodes = {episodes} "
+                            "episodes at once and needs at least that many")
+    evaluation = make_env(cfg.env, device, cfg.eval.seed, num_envs=episodes, tokenizer=tokenizer, evaluation=True,
+                          source=source)
+    return train_env, evaluation
 
 
 def keep_freed_memory(limit_bytes: int = 64 << 20) -> None:
@@ -121,23 +154,37 @@ def holds_run(run_dir: Path) -> bool:
     return any((Path(run_dir) / name).exists() for name in RUN_FILES)
 
 
-def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None) -> dict[str, Any] | None:
+def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None,
+              env_object: bool = False) -> dict[str, Any] | None:
     """The checks a run makes before it writes anything: device, mode keys, the checkpoint (read
     safely) and its config, the model path, and that `run_dir` (when known) holds no other run.
-    Returns the checkpoint's payload when resuming. One-line UserError / ConfigError."""
+    Returns the checkpoint's payload when resuming. One-line UserError / ConfigError.
+    `env_object`: the Python API passed the env as an object."""
     resolve_device(cfg.device)
+    if cfg.env.python_object and not env_object:
+        raise UserError(f"this run trained on a Python env object ({cfg.env.name}), which a config cannot rebuild; "
+                        "continue or evaluate it from Python: classic_rl.train('resume=RUN_DIR', env=...) or "
+                        "classic_rl.load(RUN_DIR, env=...)")
     if cfg.mode == "train" and cfg.checkpoint:
-        raise UserError(f"checkpoint={cfg.checkpoint} is read only with mode=eval; to continue training a run "
-                        "pass resume=PATH instead")
-    if cfg.mode == "eval" and cfg.resume:
-        raise UserError(f"resume={cfg.resume} continues training and is not read with mode=eval; "
-                        "pass checkpoint=PATH to evaluate a run")
+        raise UserError(f"checkpoint={cfg.checkpoint} is read only with mode=eval and mode=export; to continue "
+                        "training a run pass resume=PATH instead")
+    if cfg.mode != "train" and cfg.resume:
+        raise UserError(f"resume={cfg.resume} continues training and is not read with mode={cfg.mode}; "
+                        f"pass checkpoint=PATH to {cfg.mode} a run")
     if cfg.model is not None and cfg.model.path and cfg.model.name in ("path", "tiny"):
         from classic_rl.lm.model import check_model_dir
 
         check_model_dir(Path(cfg.model.path).expanduser())
-    if cfg.mode == "eval":
-        ckpt.load(cfg.checkpoint)
+    if cfg.mode != "train":
+        saved = ckpt.load(cfg.checkpoint)["config"]
+        if saved.get("env", {}).get("python_object"):
+            raise UserError(f"checkpoint={cfg.checkpoint} trained on a Python env object, which a config cannot "
+                            "rebuild; load it from Python: classic_rl.load(RUN_DIR, env=...)")
+        if cfg.mode == "export":
+            out = Path(cfg.export.dir).expanduser() if cfg.export.dir else ckpt.resolve(cfg.checkpoint).parent / "export"
+            if out.exists():
+                raise UserError(f"export.dir={out} already exists; pass another export.dir (an export is never "
+                                "overwritten)")
         return None
     payload = None
     resumes_here = False
@@ -152,28 +199,27 @@ def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None) -> d
     return payload
 
 
-def main(config: dict[str, Any], run_dir: str | Path,
-         on_evaluation: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] = (), env: Any = None,
+         eval_env: Any = None) -> dict[str, Any]:
     """Run one job (train or eval) in `run_dir`; returns its summary.
 
     Checks everything it can before writing (`preflight`), holds `run_dir/.lock` while it runs, and
     writes config.yaml, checkpoint.pt and summary.json atomically. A run that meets a non-finite loss
     or gradient norm writes its summary (with "diverged") and raises RunDiverged.
 
-    `on_evaluation` (training only) is called after every evaluation with its record (env_step,
-    return_mean, train_cpu_seconds, ...: an entry of the summary's `evaluations`). An exception it
-    raises (optuna.TrialPruned in experiments/tune.py) ends the run with the logger and envs closed,
-    no summary.json written, and propagates."""
+    `callbacks` (training only): classic_rl/callbacks.py. `env`, `eval_env`: env objects from the
+    Python API (classic_rl.train) used instead of the config's env; config["env"]["python_object"]
+    must then be true."""
     cfg, agent_cfg = load_config(config)
     run_dir = Path(run_dir)
     if cfg.mode == "train" and cfg.skip_finished and holds_run(run_dir):
         if (finished := finished_summary(run_dir, config)) is not None:
-            print(f"skip: {run_dir} already holds a finished run of this config (skip_finished=true)", flush=True)
+            console(f"skip: {run_dir} already holds a finished run of this config (skip_finished=true)")
             return finished
         if interrupted_run(run_dir, config):  # a suite run stopped by a signal: continue it
             config = {**config, "resume": str(run_dir)}
             cfg, agent_cfg = load_config(config)
-    payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None)
+    payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None, env_object=env is not None)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -184,7 +230,7 @@ def main(config: dict[str, Any], run_dir: str | Path,
             keep_freed_memory()
             if cfg.mode == "eval":
                 return evaluate_checkpoint(cfg, run_dir, device)
-            return _train(cfg, agent_cfg, config, run_dir, device, payload, on_evaluation)
+            return _train(cfg, agent_cfg, config, run_dir, device, payload, callbacks, env, eval_env)
     except (ConfigError, UserError):  # found before anything was written (agent/env mismatch, model path)
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
@@ -192,13 +238,18 @@ def main(config: dict[str, Any], run_dir: str | Path,
 
 
 def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path, device: torch.device,
-           payload: dict[str, Any] | None, on_evaluation: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+           payload: dict[str, Any] | None, callbacks: Sequence[Any], env_object: Any, eval_object: Any) -> dict[str, Any]:
     lm = load_model(cfg, device)
     tokenizer = lm.tokenizer if lm is not None else None
-    env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer)
-    eval_env = make_env(cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes, tokenizer=tokenizer,
-                        evaluation=True)
-    agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)
+    env, eval_env = build_envs(cfg, device, tokenizer, env_object, eval_object)
+    try:
+        agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)
+    except (ConfigError, UserError):
+        env.close()
+        eval_env.close()
+        raise
+    console(f"classic_rl: {'resume' if payload else 'train'} {agent_cfg.name} on {cfg.env.name}, device {device}, "
+            f"run directory {run_dir}")
     if payload is not None:  # continue the logs in a new run directory
         source_dir = ckpt.resolve(cfg.resume).parent
         if source_dir.resolve() != run_dir.resolve():
@@ -215,12 +266,12 @@ def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path
     logger.hparams({**dataclasses.asdict(cfg), "agent": dataclasses.asdict(agent_cfg)})  # every key, defaults too
     trainer = Trainer(
         env, eval_env, agent, logger, cfg.train, cfg.eval, run_dir, cfg.seed,
-        extra_checkpoint={"config": config, "format": ckpt.FORMAT}, on_evaluation=on_evaluation,
+        extra_checkpoint={"config": config, "format": ckpt.FORMAT}, callbacks=callbacks,
     )
     if payload:
         trainer.load_checkpoint(payload)
     try:
-        summary = {"agent": agent_cfg.name, "env": cfg.env.id, "seed": cfg.seed, **trainer.run()}
+        summary = {"agent": agent_cfg.name, "env": cfg.env.name, "seed": cfg.seed, **trainer.run()}
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
         if "diverged" in summary:
             d = summary["diverged"]
@@ -235,7 +286,25 @@ def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path
         logger.close()
         env.close()
         eval_env.close()
+    console(f"classic_rl: {summary_line(summary)}\nclassic_rl: run directory {run_dir}; "
+            f"curves: tensorboard --logdir {run_dir}")
     return summary
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """One line: what ran, how far, the last evaluation, and when it first reached the threshold."""
+    ret = summary.get("eval_return_mean")
+    parts = [f"{summary['agent']} on {summary['env']} (seed {summary['seed']}): {summary['env_steps']} env steps "
+             f"in {summary['train_seconds']:.1f} s"]
+    if ret is not None:
+        parts.append(f"eval return {ret:.2f} ± {summary['eval_return_std']:.2f}")
+    if summary.get("solved_at_step") is not None:
+        parts.append(f"reached {summary['reward_threshold']:g} at env step {summary['solved_at_step']}")
+    if summary.get("interrupted"):
+        parts.append(f"interrupted ({summary.get('interrupted_by')})")
+    if summary.get("stopped_by_callback"):
+        parts.append("stopped by a callback")
+    return "; ".join(parts)
 
 
 def finished_summary(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -281,20 +350,34 @@ def load_model(cfg: RunConfig, device: torch.device):
     return load(cfg.model, device, seed=cfg.seed)
 
 
+def restore_agent(payload: dict[str, Any], device: str | None = None, env: Any = None) -> tuple[Any, Any, RunConfig, Any]:
+    """(agent with the checkpoint's weights, its env spec, the run's RunConfig, tokenizer or None) from a
+    checkpoint payload. `env`: the env object of a run trained on one (Python API). One-line UserError."""
+    saved_cfg, agent_cfg = load_config(payload["config"])
+    if saved_cfg.env.python_object and env is None:
+        raise UserError(f"this run trained on a Python env object ({saved_cfg.env.name}), which a config cannot "
+                        "rebuild; pass it again: classic_rl.load(RUN_DIR, env=...)")
+    resolved = resolve_device(device or saved_cfg.device)
+    lm = load_model(saved_cfg, resolved)
+    tokenizer = lm.tokenizer if lm is not None else None
+    shapes = make_env(saved_cfg.env, resolved, saved_cfg.seed, tokenizer=tokenizer, source=env)  # the agent's shapes
+    spec = dataclasses.replace(shapes.spec, device=resolved)
+    if shapes is not env and not envs.is_vector_env(env) and not isinstance(env, gymnasium.vector.VectorEnv):
+        shapes.close()  # made here; an env the caller built stays open
+    agent = agents.make(agent_cfg, spec, seed=saved_cfg.seed, lm=lm)
+    agent.load_state_dict({**payload["agent"], "buffer": None})
+    return agent, spec, saved_cfg, tokenizer
+
+
 def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> dict[str, Any]:
     """mode=eval: load the checkpoint's agent and env, evaluate it (and record a video if asked)."""
     payload = ckpt.load(cfg.checkpoint)
-    saved_cfg, agent_cfg = load_config(payload["config"])
-    lm = load_model(saved_cfg, device)
-    tokenizer = lm.tokenizer if lm is not None else None
+    agent, _, saved_cfg, tokenizer = restore_agent(payload, str(device))
     eval_env = make_env(saved_cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes, tokenizer=tokenizer,
                         evaluation=True)
-    train_spec = make_env(saved_cfg.env, device, saved_cfg.seed, tokenizer=tokenizer).spec  # the agent's shapes
-    agent = agents.make(agent_cfg, train_spec, seed=saved_cfg.seed, lm=lm)
-    agent.load_state_dict({**payload["agent"], "buffer": None})
     returns, lengths = evaluate(agent, eval_env, cfg.eval.episodes, cfg.eval.seed)
     result = {
-        "agent": agent_cfg.name, "env": saved_cfg.env.id, "checkpoint": str(ckpt.resolve(cfg.checkpoint)),
+        "agent": saved_cfg.agent["name"], "env": saved_cfg.env.name, "checkpoint": str(ckpt.resolve(cfg.checkpoint)),
         "eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
         "eval_episodes": int(len(returns)), "eval_length_mean": float(lengths.mean()),
     }
@@ -307,6 +390,7 @@ def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> 
         result["video"] = str(path)
     atomic_write_text(run_dir / "eval.json", json.dumps(result, indent=2))
     write_samples(eval_env, run_dir)
-    print(f"eval {result['agent']} on {result['env']}: return {result['eval_return_mean']:.2f} "
+    eval_env.close()
+    console(f"eval {result['agent']} on {result['env']}: return {result['eval_return_mean']:.2f} "
           f"± {result['eval_return_std']:.2f} over {result['eval_episodes']} episodes")
     return result

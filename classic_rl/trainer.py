@@ -23,7 +23,8 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Callable
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +70,15 @@ class Trainer:
         run_dir: Path,
         seed: int,
         extra_checkpoint: dict[str, Any] | None = None,
-        on_evaluation: Callable[[dict[str, float]], None] | None = None,
+        callbacks: Sequence[Any] = (),
     ) -> None:
         self.env, self.eval_env, self.agent, self.logger = env, eval_env, agent, logger
         self.train_cfg, self.eval_cfg = train, eval
         self.run_dir = Path(run_dir)
         self.seed = seed
         self.extra_checkpoint = extra_checkpoint or {}
-        # called after every evaluation with its record (the dict appended to self.evaluations, a copy);
-        # whatever it raises (optuna.TrialPruned when tuning) ends the run and propagates
-        self.on_evaluation = on_evaluation
+        self.callbacks = tuple(callbacks)  # classic_rl/callbacks.py: on_update, on_log, on_evaluation
+        self.stopped_by_callback = False
         self.threshold = env.spec.reward_threshold
         n = env.num_envs
         self.env_steps = 0
@@ -99,7 +99,9 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         if self.obs is None:
             self.obs, _ = self.env.reset(seed=self.seed)
-        previous = {sig: signal.signal(sig, self._request_stop) for sig in SIGNAL_NAMES}
+        # signal handlers can only be set from the main thread (train() called from a worker thread runs without)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in SIGNAL_NAMES} if main_thread else {}
         cfg, n = self.train_cfg, self.env.num_envs
         next_log = self._next_multiple(self.logger.cfg.log_every_steps)
         next_eval = self._next_multiple(self.eval_cfg.every_steps)
@@ -113,7 +115,7 @@ class Trainer:
             if self.eval_cfg.at_start and not self.evaluations:
                 self._evaluate()
                 clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
-            while self.env_steps < cfg.total_steps and self.stop_signal is None:
+            while self.env_steps < cfg.total_steps and self.stop_signal is None and not self.stopped_by_callback:
                 action = self.agent.act(self.obs)
                 next_obs, reward, terminated, truncated, info = self.env.step(action)
                 active = info.get("active")  # lock-step envs: rows waiting for the round take no step
@@ -128,16 +130,17 @@ class Trainer:
                         self.diverged = {"step": self.env_steps, "what": f"train/{bad}"}
                         self.logger.scalars(self.env_steps, {f"train/{k}": v for k, v in stats.items()})
                         break
+                    self._notify("on_update", self.env_steps, stats)
 
                 if self.env_steps >= next_log:
                     next_log = self._next_multiple(self.logger.cfg.log_every_steps)
                     now = time.perf_counter()
                     sps = (self.env_steps - sps_steps) / max(now - sps_clock, 1e-9)
                     sps_steps, sps_clock = self.env_steps, now
-                    self.logger.scalars(
-                        self.env_steps, {**{f"train/{k}": v for k, v in stats.items()}, "perf/sps": sps}
-                    )
+                    scalars = {**{f"train/{k}": v for k, v in stats.items()}, "perf/sps": sps}
+                    self.logger.scalars(self.env_steps, scalars)
                     self.logger.progress(self.env_steps, sps)
+                    self._notify("on_log", self.env_steps, scalars)
                 if self.env_steps >= next_eval or self.env_steps >= next_ckpt:
                     clock0, cpu0 = self._bank_time(clock0, cpu0)
                     if self.env_steps >= next_eval:
@@ -219,9 +222,15 @@ class Trainer:
         solved = self.threshold is not None and result["return_mean"] >= self.threshold
         if solved and self.solved is None:
             self.solved = {"step": self.env_steps, "seconds": self.train_seconds, "cpu_seconds": self.train_cpu_seconds}
-        if self.on_evaluation is not None:  # outside the banked training time, like the evaluation itself
-            self.on_evaluation(dict(result))
+        self._notify("on_evaluation", dict(result))  # outside the banked training time, like the evaluation
         return solved
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        """Call `hook` on every callback; one returning False stops the run (classic_rl/callbacks.py)."""
+        for callback in self.callbacks:
+            fn = getattr(callback, hook, None)
+            if fn is not None and fn(*args) is False:
+                self.stopped_by_callback = True
 
     # ------------------------------------------------------------------ results and checkpoints
     def summary(self, interrupted: bool = False) -> dict[str, Any]:
@@ -242,6 +251,7 @@ class Trainer:
             "interrupted": interrupted,
             **({"interrupted_by": SIGNAL_NAMES[self.stop_signal]} if interrupted else {}),
             **({"diverged": self.diverged} if self.diverged is not None else {}),
+            **({"stopped_by_callback": True} if self.stopped_by_callback else {}),
             "updates": getattr(self.agent, "updates", None),
             "peak_memory_mb": round(peak_memory_mb(), 1),
             "evaluations": self.evaluations,

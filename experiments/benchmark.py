@@ -144,7 +144,7 @@ def multirun_command(pairs: list[tuple[str, str]], seeds: list[int], runs: Path,
     cmd = [sys.executable, "-m", "classic_rl", "--multirun", f"hydra.searchpath=[file://{searchpath}]",
            f"+cell={','.join(cell_name(a, e) for a, e in pairs)}", f"seed={','.join(map(str, seeds))}",
            "skip_finished=true", "logger.progress=false", f"hydra.sweep.dir={runs}",
-           "hydra.sweep.subdir=${hydra:runtime.choices.agent}_${env.id}/seed${seed}"]
+           "hydra.sweep.subdir='${hydra:runtime.choices.agent}_${env_name:${env.id},${oc.select:env.entry_point,null}}/seed${seed}'"]
     if launcher == "joblib":
         cmd += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
     elif launcher == "ray":

@@ -212,20 +212,13 @@ def override_value(value: Any) -> str:
 
 
 def compose(overrides: list[str]) -> dict[str, Any]:
-    """Compose conf/ with these overrides through Hydra's compose API; validate; one-line errors."""
-    from hydra import compose as hydra_compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from classic_rl.__main__ import _explain_hydra_error, config_dir
+    """The config `python -m classic_rl OVERRIDES` composes (classic_rl.compose), validated; one-line errors."""
+    from classic_rl.compose import compose as compose_run
     from classic_rl.config import ConfigError, UserError
     from classic_rl.run import load_config
 
     try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            data = OmegaConf.to_container(hydra_compose(config_name="config", overrides=overrides), resolve=True)
-    except Exception as err:  # Hydra/OmegaConf composition errors are mistakes in the overrides
-        raise TuneError(f"{_explain_hydra_error(err, overrides)} (overrides: {' '.join(overrides)})") from None
-    try:
+        data, _ = compose_run(overrides)
         load_config(data)
     except (ConfigError, UserError) as err:
         raise TuneError(f"{err} (overrides: {' '.join(overrides)})") from None
@@ -314,17 +307,18 @@ def env_threshold(data: dict[str, Any], cache: dict[str, float | None] = {}) -> 
     return cache[env_id]
 
 
-def run_quiet(data: dict[str, Any], run_dir: Path, on_evaluation: Any = None) -> dict[str, Any]:
+def run_quiet(data: dict[str, Any], run_dir: Path, callbacks: Any = ()) -> dict[str, Any]:
     """classic_rl.run.main in this process, its console messages swallowed."""
     from classic_rl.run import main as run_main
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return run_main(data, run_dir, on_evaluation=on_evaluation)
+        return run_main(data, run_dir, callbacks=callbacks)
 
 
 # ---------------------------------------------------------------------------------------- one trial
 class Reporter:
-    """Turns a trial's evaluations into Optuna intermediate values (see the module docstring).
+    """A classic_rl callback (classic_rl/callbacks.py) that turns a trial's evaluations into Optuna
+    intermediate values (see the module docstring).
 
     value = (sum of finished seeds' values + the running seed's value-if-stopped-now
              + penalty x seeds not yet run) / number of seeds
@@ -353,8 +347,8 @@ class Reporter:
     def step(self, k: int) -> int:
         return self.seed_index * (self.last_index + 1) + k
 
-    def __call__(self, record: dict[str, Any]) -> None:
-        """Trainer's on_evaluation: report, then prune (raises optuna.TrialPruned) while below the threshold."""
+    def on_evaluation(self, record: dict[str, Any]) -> None:
+        """Report, then prune (raises optuna.TrialPruned, which ends the run) while below the threshold."""
         import optuna
 
         self.last_record = record
@@ -409,7 +403,7 @@ class Objective:
             reporter.start_seed(env_threshold(data))
             run_dir = self.workdir / f"trial{trial.number}" / f"seed{seed}"
             try:
-                summary = run_quiet({**data, "seed": seed}, run_dir, on_evaluation=reporter)
+                summary = run_quiet({**data, "seed": seed}, run_dir, callbacks=[reporter])
             except optuna.TrialPruned as pruned:
                 trial.set_user_attr("pruned_at", str(pruned))
                 trial.set_user_attr("seed_values", values)

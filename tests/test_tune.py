@@ -5,6 +5,7 @@ import json
 import signal
 
 import pytest
+from types import SimpleNamespace
 import yaml
 
 from classic_rl import run
@@ -108,7 +109,7 @@ def test_reporter_values_and_pruning_without_runs(tune):
         for records in runs:
             reporter.start_seed(threshold=475.0)
             for step, ret, cpu in records:
-                reporter({"env_step": step, "return_mean": ret, "train_cpu_seconds": cpu})
+                reporter.on_evaluation({"env_step": step, "return_mean": ret, "train_cpu_seconds": cpu})
             solved = next((cpu for _, ret, cpu in records if ret >= 475), None)
             reporter.end_seed({"solved_at_cpu_seconds": solved})
         return reporter
@@ -167,14 +168,14 @@ def test_missing_or_broken_space_file_is_one_line_error(tune, tmp_path, capsys):
         assert exit_info.value.code == 2 and err.count("\n") == 1 and expected in err, err
 
 
-def test_on_evaluation_sees_every_evaluation(tmp_path):
+def test_on_evaluation_callback_sees_every_evaluation(tmp_path):
     seen = []
-    summary = run.main(small_config(), tmp_path, on_evaluation=seen.append)
+    summary = run.main(small_config(), tmp_path, callbacks=[SimpleNamespace(on_evaluation=seen.append)])
     assert seen == summary["evaluations"] and [e["env_step"] for e in seen] == [500, 1000]
     assert {"env_step", "return_mean", "train_cpu_seconds"} <= set(seen[0])
 
 
-def test_on_evaluation_exception_propagates_with_logger_and_envs_closed(tmp_path, monkeypatch):
+def test_on_evaluation_callback_exception_propagates_with_logger_and_envs_closed(tmp_path, monkeypatch):
     closed = []
     make_env, logger_close = run.make_env, run.Logger.close
 
@@ -197,7 +198,8 @@ def test_on_evaluation_exception_propagates_with_logger_and_envs_closed(tmp_path
     for at_start in (False, True):  # also the evaluation before training (eval.at_start)
         closed.clear()
         with pytest.raises(Stop, match="^0$" if at_start else "^500$"):
-            run.main(small_config(eval={"at_start": at_start}), tmp_path / str(at_start), on_evaluation=stop)
+            run.main(small_config(eval={"at_start": at_start}), tmp_path / str(at_start),
+                     callbacks=[SimpleNamespace(on_evaluation=stop)])
         assert sorted(closed) == ["env", "env", "logger"]
         assert not (tmp_path / str(at_start) / "summary.json").exists()
         assert signal.getsignal(signal.SIGINT) is handler  # the trainer's Ctrl-C handler is gone again
