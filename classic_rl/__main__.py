@@ -85,11 +85,12 @@ def help_text() -> str:
              "usage: python -m classic_rl [GROUP=OPTION ...] [KEY=VALUE ...]",
              "       python -m classic_rl resume=RUN_DIR [train.total_steps=N ...]   continue a run",
              "       python -m classic_rl mode=eval checkpoint=RUN_DIR                evaluate a run",
+             "       python -m classic_rl mode=export checkpoint=RUN_DIR              TorchScript / ONNX / HF files",
              "       python -m classic_rl agent=ppo env=CartPole-v1 seed=0,1,2 --multirun",
              "", "presets (GROUP=OPTION):"]
     for group in USER_GROUPS:
         prefix = "+" if group == "experiment" else ""
-        lines.append(f"  {prefix}{group + ':':<12} {', '.join(group_options(group))}")
+        lines.append(f"  {prefix + group + ':':<13} {', '.join(group_options(group))}")
     lines += ["  env=gymnasium env.id=pkg.module:EnvId | env.entry_point=pkg.module:Class   your own env",
               "", "main keys (KEY=VALUE; default, then what it does):"]
     section = ""
@@ -107,7 +108,7 @@ def help_text() -> str:
             continue
         name = f"{section}.{key}" if indent else key
         comment = raw.split("#", 1)[1].strip() if "#" in raw else ""
-        lines.append(f"  {name}={value.strip():<12} {comment}".rstrip())
+        lines.append(f"  {name + '=' + value.strip():<34} {comment}".rstrip())
     lines += ["", "every key of a run: python -m classic_rl agent=AGENT env=ENV --cfg job",
               "Python: result = classic_rl.train(\"agent=ppo\", \"env=CartPole-v1\"); classic_rl.load(result.run_dir)",
               "Hydra's own flags (--multirun, --cfg, --info, launchers): python -m classic_rl --hydra-help"]

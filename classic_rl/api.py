@@ -39,15 +39,17 @@ class TrainResult:
     summary: dict[str, Any]
     run_dir: Path
     _env: Any = field(default=None, repr=False)
+    _text: dict[str, Any] | None = field(default=None, repr=False)
 
     @functools.cached_property
     def policy(self) -> "Policy":
         """The trained policy, as `load(run_dir)` returns it."""
-        return load(self.run_dir, env=self._env)
+        return load(self.run_dir, env=self._env, **(self._text or {}))
 
 
 def train(*overrides: str, env: Any = None, eval_env: Any = None, callbacks: Sequence[Any] = (),
-          run_dir: str | Path | None = None) -> TrainResult:
+          run_dir: str | Path | None = None, dataset: Any = None, eval_dataset: Any = None,
+          reward_funcs: Sequence[Any] | None = None) -> TrainResult:
     """Train one run, as `python -m classic_rl OVERRIDES` would, and return its result.
 
     overrides: the command line's strings, e.g. "agent=ppo", "env=CartPole-v1", "agent.lr=1e-3",
@@ -59,21 +61,26 @@ def train(*overrides: str, env: Any = None, eval_env: Any = None, callbacks: Seq
         eval.episodes envs); functions and Dynamics are simply called again.
     callbacks: objects with on_update / on_log / on_evaluation (classic_rl.Callback); False stops.
     run_dir: where the run is written; default runs/AGENT_ENV/seedS_TIMESTAMP, as the command line.
+    dataset, eval_dataset, reward_funcs: a text env's task as Python objects (a list of dicts with a
+        "prompt", or a datasets.Dataset; functions with TRL's signature, or built-in names), instead of
+        env.dataset / env.eval_dataset / env.reward_funcs. The config then starts from `env=text`.
     """
     overrides = tuple(str(o) for o in overrides)
-    if env is not None and not any(o.key_or_group == "env" for o in parse_overrides(list(overrides))):
-        overrides = ("env=gymnasium", *overrides)
+    text = {"dataset": dataset, "eval_dataset": eval_dataset, "reward_funcs": reward_funcs}
+    objects = env is not None or any(v is not None for v in text.values())
+    if objects and not any(o.key_or_group == "env" for o in parse_overrides(list(overrides))):
+        overrides = ("env=gymnasium" if env is not None else "env=text", *overrides)
     config, default_dir = compose(overrides)
-    if env is not None:
+    if objects:
         config["env"] = {**config["env"], "python_object": True}
-        if config["env"].get("id") is None and config["env"].get("entry_point") is None:
+        if env is not None and config["env"].get("id") is None and config["env"].get("entry_point") is None:
             config["env"]["id"] = object_name(env)
     resuming = config.get("resume") is not None and config.get("mode") == "train"
     target = Path(run_dir) if run_dir is not None else default_dir if resuming else unique_dir(default_dir)
     from classic_rl.run import main as run_main
 
-    summary = run_main(config, target, callbacks=check_callbacks(callbacks), env=env, eval_env=eval_env)
-    return TrainResult(summary, target, env)
+    summary = run_main(config, target, callbacks=check_callbacks(callbacks), env=env, eval_env=eval_env, text=text)
+    return TrainResult(summary, target, env, text)
 
 
 def object_name(env: Any) -> str:
@@ -106,10 +113,10 @@ class Policy:
     """A trained agent, restored from its checkpoint for acting and evaluation (see `load`)."""
 
     def __init__(self, agent: Any, spec: EnvSpec, run_config: RunConfig, config: dict[str, Any],
-                 device: torch.device, tokenizer: Any = None, env: Any = None) -> None:
+                 device: torch.device, tokenizer: Any = None, env: Any = None, text: dict[str, Any] | None = None) -> None:
         self.agent, self.spec, self.run_config, self.device = agent, spec, run_config, device
         self.config = config  # the config the run was trained with (its config.yaml)
-        self._tokenizer, self._env = tokenizer, env
+        self._tokenizer, self._env, self._text = tokenizer, env, text
 
     @torch.no_grad()
     def act(self, obs: Any, deterministic: bool = True) -> Any:
@@ -144,7 +151,7 @@ class Policy:
         separately seeded envs as the trainer evaluates. env: default the training env; an id or any
         env object `train` accepts (an instance needs at least `episodes` envs)."""
         from classic_rl.evaluate import evaluate
-        from classic_rl.run import make_env
+        from classic_rl.run import make_env, make_text_task
 
         if episodes < 1:
             raise UserError(f"evaluate: episodes = {episodes} must be >= 1")
@@ -155,8 +162,9 @@ class Policy:
 
             eval_env = make(source, num_envs=episodes, device=self.device, seed=seed)
         else:
+            task = make_text_task(self.run_config.env, self._text) if source is None else None
             eval_env = make_env(self.run_config.env, self.device, seed, num_envs=episodes, tokenizer=self._tokenizer,
-                                evaluation=True, source=source)
+                                evaluation=True, source=source, task=task)
         if eval_env.num_envs < episodes:
             raise UserError(f"evaluate: the env has {eval_env.num_envs} envs; {episodes} episodes run at once "
                             "and need at least that many")
@@ -172,13 +180,16 @@ class Policy:
         return f"Policy({self.run_config.agent['name']} on {self.spec.id}, device={self.device})"
 
 
-def load(run_dir_or_checkpoint: str | Path, device: str | None = None, env: Any = None) -> Policy:
+def load(run_dir_or_checkpoint: str | Path, device: str | None = None, env: Any = None, dataset: Any = None,
+         eval_dataset: Any = None, reward_funcs: Sequence[Any] | None = None) -> Policy:
     """The trained policy of a run: its directory or its checkpoint.pt (read with weights_only=True).
 
-    device: cpu | cuda | auto; default the run's own setting. env: needed only for runs trained on an
-    env object (`train(env=...)`), which a config cannot rebuild."""
-    from classic_rl.run import resolve_device, restore_agent
+    device: cpu | cuda | auto; default the run's own setting. env (or a text env's dataset,
+    eval_dataset, reward_funcs): needed only for runs trained on Python objects (`train(env=...)`),
+    which a config cannot rebuild."""
+    from classic_rl.run import restore_agent
 
+    text = {"dataset": dataset, "eval_dataset": eval_dataset, "reward_funcs": reward_funcs}
     payload = ckpt.load(run_dir_or_checkpoint)
-    agent, spec, saved_cfg, tokenizer = restore_agent(payload, device, env)
-    return Policy(agent, spec, saved_cfg, payload["config"], spec.device, tokenizer, env)
+    agent, spec, saved_cfg, tokenizer = restore_agent(payload, device, env, text)
+    return Policy(agent, spec, saved_cfg, payload["config"], spec.device, tokenizer, env, text)

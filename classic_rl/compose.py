@@ -46,6 +46,9 @@ def explain_hydra_error(err: Exception, overrides: list[str]) -> str:
             value = override.value()
             if isinstance(value, str) and value not in group_options(key):
                 return f"unknown {key} {value!r}; available: {', '.join(group_options(key))}"
+        if f"'{key}'" in text and "To append to your config use" in text and isinstance(override.value(), dict):
+            return (f"'{override.input_line}' adds keys the config does not have inside '{key}'; write it with a "
+                    f"leading +: '+{override.input_line}'")
         if f"'{key}'" in text and ("not in struct" in text or "Could not override" in text):
             return f"unknown config key '{key}'; check the spelling (valid keys: python -m classic_rl --cfg job)"
     return text.strip().splitlines()[0]

@@ -197,6 +197,19 @@ class EnvConfig:
     group_size: int = field(default=1, metadata=check(lambda v: v >= 1, ">= 1 (1: no groups)"))
     max_new_tokens: int = field(default=16, metadata=positive("text envs: tokens per completion at most"))
     chat_template: bool = True  # text envs: wrap prompts in the tokenizer's chat template when it has one
+    # env=text (classic_rl/envs/text_tasks.py): a JSONL, CSV or Parquet file with a 'prompt' column (and an
+    # optional 'split' column: train | eval), or reasoning_gym:NAME (the optional reasoning-gym package)
+    dataset: Optional[str] = None
+    eval_dataset: Optional[str] = None  # held-out rows (else the split column; else the training rows)
+    dataset_size: int = field(default=1000, metadata=positive("reasoning_gym: training problems generated"))
+    eval_dataset_size: int = field(default=50, metadata=positive("reasoning_gym: held-out problems generated"))
+    dataset_seed: int = field(default=0, metadata=non_negative("reasoning_gym: the generator's seed"))
+    # reward functions: built-in names (last_number, exact_match, format, length_penalty) or pkg.module:function
+    # with TRL's signature fn(prompts, completions, **columns) -> list[float | None]; null: the task's own
+    reward_funcs: Optional[list[str]] = None
+    reward_weights: Optional[list[float]] = None  # one per reward function; null: all 1
+    system_prompt: Optional[str] = None  # text envs: a system message before every prompt
+    format_pattern: Optional[str] = None  # reward `format`: a regular expression the whole completion must match
     # set by classic_rl.train(env=OBJECT): the env was a Python object, which classic_rl.load(env=...) needs again
     python_object: bool = False
 
@@ -215,6 +228,11 @@ class EnvConfig:
     def name(self) -> str:
         """The env's name in run directories and summaries: the id, or the entry point's class name."""
         return env_name(self.id, self.entry_point)
+
+
+def is_text_env(name: str | None) -> bool:
+    """env=text and the built-in text-* tasks: text generation, needing a language model."""
+    return name is not None and (name == "text" or name.startswith("text-"))
 
 
 def env_name(env_id: str | None, entry_point: str | None = None) -> str:
@@ -238,6 +256,9 @@ class EvalConfig:
     at_start: bool = False  # also evaluate before the first env step (the "before" of a fine-tuning run)
     video: bool = False  # record an mp4 of the first evaluation episode (mode=eval)
     seed: int = 1_000_003  # evaluation envs are re-seeded with this every time: comparable evaluations
+    # text envs: k > 1 also samples k completions per held-out prompt and reports pass@k and maj@k
+    samples: int = field(default=1, metadata=positive("sampled completions per prompt (text envs)"))
+    correct_reward: float = 1.0  # pass@k / maj@k: a completion is correct when its reward is at least this
 
 
 @dataclass(frozen=True)
@@ -299,7 +320,7 @@ class RunConfig:
     skip_finished: bool = False  # a run dir holding a finished run of this exact config returns its summary
 
     def __post_init__(self) -> None:
-        if self.env.name.startswith("text-") and self.model is None:
+        if is_text_env(self.env.name) and self.model is None:
             raise ConfigError(f"env={self.env.name} needs a language model; pass model=smollm2-135m or model=tiny")
         if self.mode in ("eval", "export") and not self.checkpoint:
             hint = " instead of resume= (which continues training)" if self.resume else ""

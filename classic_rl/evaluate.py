@@ -26,12 +26,52 @@ def evaluate(agent: Agent, env: VectorEnv, episodes: int, seed: int) -> tuple[np
     returns = torch.zeros(n, device=env.device)
     lengths = torch.zeros(n, dtype=torch.int64, device=env.device)
     running = torch.ones(n, dtype=torch.bool, device=env.device)
-    while running[:episodes].any():
-        obs, reward, terminated, truncated, _ = env.step(agent.act(obs, explore=False))
+    wait = slice(None) if env.spec.round_reward else slice(episodes)  # round rewards come when all rows end
+    while running[wait].any():
+        obs, reward, terminated, truncated, info = env.step(agent.act(obs, explore=False))
         returns += reward * running
         lengths += running.long()
         running &= ~(terminated | truncated)
+        if "round_reward" in info:
+            returns += info["round_reward"]
     return returns[:episodes].cpu().numpy(), lengths[:episodes].cpu().numpy()
+
+
+def answer_of(completion: str) -> str:
+    """What maj@k votes on: the completion's last number, else its stripped text."""
+    from classic_rl.envs.text_tasks import parse_number
+
+    number = parse_number(completion)
+    return f"{number:g}" if number is not None else completion.strip()
+
+
+@torch.no_grad()
+def evaluate_samples(agent: Agent, env: VectorEnv, episodes: int, seed: int, k: int,
+                     correct: float) -> dict[str, float]:
+    """Text envs: k sampled completions (act(explore=True), one lock-step round each) for each of the
+    first `episodes` held-out prompts. pass@k: the fraction of prompts with at least one correct
+    completion (reward >= `correct`); maj@k: the fraction whose most frequent answer (`answer_of`;
+    a tie goes to the answer seen first) is correct. The greedy round's samples stay in `last_samples`."""
+    greedy = getattr(env, "last_samples", [])
+    rewards, answers = [], []
+    for i in range(k):
+        obs, _ = env.reset(seed=seed + 1 + i)
+        info: dict = {}
+        while "round_reward" not in info:
+            obs, _, _, _, info = env.step(agent.act(obs, explore=True))
+        samples = env.last_samples[:episodes]
+        rewards.append([s["reward"] for s in samples])
+        answers.append([answer_of(s["completion"]) for s in samples])
+    env.last_samples = greedy
+    passed = majority = 0
+    for j in range(episodes):
+        votes: dict[str, list[float]] = {}
+        for i in range(k):
+            votes.setdefault(answers[i][j], []).append(rewards[i][j])
+        passed += any(r >= correct for rs in votes.values() for r in rs)
+        top = max(votes.values(), key=len)  # dicts keep insertion order: max keeps the first of equals
+        majority += any(r >= correct for r in top)
+    return {f"pass@{k}": passed / episodes, f"maj@{k}": majority / episodes}
 
 
 @torch.no_grad()

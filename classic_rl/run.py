@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from classic_rl import agents, checkpoint as ckpt, envs
-from classic_rl.config import ConfigError, EnvConfig, RunConfig, UserError, from_dict
-from classic_rl.evaluate import evaluate, record_video
+from classic_rl.config import ConfigError, EnvConfig, RunConfig, UserError, from_dict, is_text_env
+from classic_rl.evaluate import evaluate, evaluate_samples, record_video
 from classic_rl.files import RunLock, atomic_write_text, clean_stale_temp_files
 from classic_rl.logger import Logger, console
 from classic_rl.trainer import Trainer
@@ -41,11 +41,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def make_text_task(cfg: EnvConfig, objects: dict[str, Any] | None = None) -> Any:
+    """A text env's task (envs/text_tasks.py) from the env's keys, or None for other envs. `objects`:
+    the Python API's dataset, eval_dataset and reward_funcs, used instead of the keys. Checks the
+    files, columns and reward functions (one line each) without a language model."""
+    if not is_text_env(cfg.name):
+        return None
+    objects = {k: v for k, v in (objects or {}).items() if v is not None}
+    return envs.make_task(
+        cfg.name, dataset=objects.get("dataset", cfg.dataset), eval_dataset=objects.get("eval_dataset", cfg.eval_dataset),
+        reward_funcs=objects.get("reward_funcs", cfg.reward_funcs), reward_weights=cfg.reward_weights,
+        system_prompt=cfg.system_prompt, format_pattern=cfg.format_pattern, dataset_size=cfg.dataset_size,
+        dataset_seed=cfg.dataset_seed, eval_dataset_size=cfg.eval_dataset_size, max_new_tokens=cfg.max_new_tokens,
+        generator_options=cfg.kwargs)
+
+
 def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | None = None, tokenizer: Any = None,
-             evaluation: bool = False, source: Any = None, **extra: Any):
+             evaluation: bool = False, source: Any = None, task: Any = None, **extra: Any):
     """The training env, or with `evaluation` the evaluation env: no groups, and a text env's held-out split.
 
-    `source`: an env object from the Python API (envs.make's objects) instead of cfg.id / cfg.entry_point."""
+    `source`: an env object from the Python API (envs.make's objects) instead of cfg.id / cfg.entry_point.
+    `task`: a text env's task (make_text_task); built from the keys when None."""
+    if task is None and source is None:
+        task = make_text_task(cfg)
     env = envs.make(
         cfg.id if source is None else source,
         num_envs=num_envs or cfg.num_envs,
@@ -62,6 +80,7 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
         chat_template=cfg.chat_template,
         entry_point=cfg.entry_point if source is None else None,
         vectorization_mode=cfg.vectorization_mode,
+        task=task,
         **cfg.kwargs,
         **extra,
     )
@@ -71,12 +90,15 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
 
 
 def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env: Any = None,
-               eval_env: Any = None) -> tuple[Any, Any]:
+               eval_env: Any = None, text: dict[str, Any] | None = None) -> tuple[Any, Any]:
     """(training env, evaluation env) for a run: from the config, or from the Python API's env objects.
 
     An env instance (a vector env) cannot be copied for evaluation: `eval_env` is then required,
     unless it is a Gymnasium vector env whose spec names a registered id."""
-    train_env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer, source=env)
+    task = make_text_task(cfg.env, text) if env is None else None
+    for note in task.notes if task is not None else ():
+        console(f"note: {note}")
+    train_env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer, source=env, task=task)
     episodes = cfg.eval.episodes
     source = eval_env if eval_env is not None else env
     if source is not None and (envs.is_vector_env(source) or isinstance(source, gymnasium.vector.VectorEnv)):
@@ -94,7 +116,7 @@ def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env:
             raise UserError(f"eval_env has {source.num_envs} envs; evaluation runs eval.episodes = {episodes} "
                             "episodes at once and needs at least that many")
     evaluation = make_env(cfg.env, device, cfg.eval.seed, num_envs=episodes, tokenizer=tokenizer, evaluation=True,
-                          source=source)
+                          source=source, task=task)
     return train_env, evaluation
 
 
@@ -155,12 +177,17 @@ def holds_run(run_dir: Path) -> bool:
 
 
 def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None,
-              env_object: bool = False) -> dict[str, Any] | None:
+              env_object: bool = False, text: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The checks a run makes before it writes anything: device, mode keys, the checkpoint (read
     safely) and its config, the model path, and that `run_dir` (when known) holds no other run.
     Returns the checkpoint's payload when resuming. One-line UserError / ConfigError.
-    `env_object`: the Python API passed the env as an object."""
+    `env_object`: the Python API passed the env (or a text env's dataset or reward functions) as objects."""
     resolve_device(cfg.device)
+    if cfg.mode == "train" and cfg.eval.samples > 1 and not is_text_env(cfg.env.name):
+        raise UserError(f"eval.samples={cfg.eval.samples} (pass@k, maj@k) applies to text envs; env={cfg.env.name} "
+                        "is evaluated with its deterministic policy: leave eval.samples=1")
+    if cfg.mode == "train" and (not cfg.env.python_object or env_object):
+        make_text_task(cfg.env, text)  # dataset file, prompt column, reward functions: before any model loads
     if cfg.env.python_object and not env_object:
         raise UserError(f"this run trained on a Python env object ({cfg.env.name}), which a config cannot rebuild; "
                         "continue or evaluate it from Python: classic_rl.train('resume=RUN_DIR', env=...) or "
@@ -200,7 +227,7 @@ def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None,
 
 
 def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] = (), env: Any = None,
-         eval_env: Any = None) -> dict[str, Any]:
+         eval_env: Any = None, text: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one job (train or eval) in `run_dir`; returns its summary.
 
     Checks everything it can before writing (`preflight`), holds `run_dir/.lock` while it runs, and
@@ -208,8 +235,8 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
     or gradient norm writes its summary (with "diverged") and raises RunDiverged.
 
     `callbacks` (training only): classic_rl/callbacks.py. `env`, `eval_env`: env objects from the
-    Python API (classic_rl.train) used instead of the config's env; config["env"]["python_object"]
-    must then be true."""
+    Python API (classic_rl.train) used instead of the config's env; `text`: a text env's dataset,
+    eval_dataset and reward_funcs as Python objects; config["env"]["python_object"] must then be true."""
     cfg, agent_cfg = load_config(config)
     run_dir = Path(run_dir)
     if cfg.mode == "train" and cfg.skip_finished and holds_run(run_dir):
@@ -219,7 +246,8 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
         if interrupted_run(run_dir, config):  # a suite run stopped by a signal: continue it
             config = {**config, "resume": str(run_dir)}
             cfg, agent_cfg = load_config(config)
-    payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None, env_object=env is not None)
+    objects = env is not None or any(v is not None for v in (text or {}).values())
+    payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None, env_object=objects, text=text)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -230,7 +258,7 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
             keep_freed_memory()
             if cfg.mode == "eval":
                 return evaluate_checkpoint(cfg, run_dir, device)
-            return _train(cfg, agent_cfg, config, run_dir, device, payload, callbacks, env, eval_env)
+            return _train(cfg, agent_cfg, config, run_dir, device, payload, callbacks, env, eval_env, text)
     except (ConfigError, UserError):  # found before anything was written (agent/env mismatch, model path)
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
@@ -238,10 +266,11 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
 
 
 def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path, device: torch.device,
-           payload: dict[str, Any] | None, callbacks: Sequence[Any], env_object: Any, eval_object: Any) -> dict[str, Any]:
+           payload: dict[str, Any] | None, callbacks: Sequence[Any], env_object: Any, eval_object: Any,
+           text: dict[str, Any] | None) -> dict[str, Any]:
     lm = load_model(cfg, device)
     tokenizer = lm.tokenizer if lm is not None else None
-    env, eval_env = build_envs(cfg, device, tokenizer, env_object, eval_object)
+    env, eval_env = build_envs(cfg, device, tokenizer, env_object, eval_object, text)
     try:
         agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)
     except (ConfigError, UserError):
@@ -350,17 +379,19 @@ def load_model(cfg: RunConfig, device: torch.device):
     return load(cfg.model, device, seed=cfg.seed)
 
 
-def restore_agent(payload: dict[str, Any], device: str | None = None, env: Any = None) -> tuple[Any, Any, RunConfig, Any]:
+def restore_agent(payload: dict[str, Any], device: str | None = None, env: Any = None,
+                  text: dict[str, Any] | None = None) -> tuple[Any, Any, RunConfig, Any]:
     """(agent with the checkpoint's weights, its env spec, the run's RunConfig, tokenizer or None) from a
     checkpoint payload. `env`: the env object of a run trained on one (Python API). One-line UserError."""
     saved_cfg, agent_cfg = load_config(payload["config"])
-    if saved_cfg.env.python_object and env is None:
+    if saved_cfg.env.python_object and env is None and not any(v is not None for v in (text or {}).values()):
         raise UserError(f"this run trained on a Python env object ({saved_cfg.env.name}), which a config cannot "
                         "rebuild; pass it again: classic_rl.load(RUN_DIR, env=...)")
     resolved = resolve_device(device or saved_cfg.device)
     lm = load_model(saved_cfg, resolved)
     tokenizer = lm.tokenizer if lm is not None else None
-    shapes = make_env(saved_cfg.env, resolved, saved_cfg.seed, tokenizer=tokenizer, source=env)  # the agent's shapes
+    task = make_text_task(saved_cfg.env, text) if env is None else None
+    shapes = make_env(saved_cfg.env, resolved, saved_cfg.seed, tokenizer=tokenizer, source=env, task=task)  # shapes
     spec = dataclasses.replace(shapes.spec, device=resolved)
     if shapes is not env and not envs.is_vector_env(env) and not isinstance(env, gymnasium.vector.VectorEnv):
         shapes.close()  # made here; an env the caller built stays open
@@ -376,10 +407,15 @@ def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> 
     eval_env = make_env(saved_cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes, tokenizer=tokenizer,
                         evaluation=True)
     returns, lengths = evaluate(agent, eval_env, cfg.eval.episodes, cfg.eval.seed)
+    if cfg.eval.samples > 1 and not is_text_env(saved_cfg.env.name):
+        raise UserError(f"eval.samples={cfg.eval.samples} (pass@k, maj@k) applies to text envs; leave eval.samples=1")
+    sampled = evaluate_samples(agent, eval_env, cfg.eval.episodes, cfg.eval.seed, cfg.eval.samples,
+                               cfg.eval.correct_reward) if cfg.eval.samples > 1 else {}
     result = {
         "agent": saved_cfg.agent["name"], "env": saved_cfg.env.name, "checkpoint": str(ckpt.resolve(cfg.checkpoint)),
         "eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),
         "eval_episodes": int(len(returns)), "eval_length_mean": float(lengths.mean()),
+        **{f"eval_{k}": v for k, v in sampled.items()},
     }
     if cfg.eval.video:
         video_env = make_env(saved_cfg.env, device, cfg.eval.seed, num_envs=1,

@@ -34,7 +34,7 @@ from classic_rl import checkpoint as ckpt
 from classic_rl.agents.base import Agent, Transition
 from classic_rl.config import EvalConfig, TrainConfig
 from classic_rl.envs.base import VectorEnv
-from classic_rl.evaluate import evaluate
+from classic_rl.evaluate import evaluate, evaluate_samples
 from classic_rl.logger import Logger
 
 
@@ -119,11 +119,12 @@ class Trainer:
                 action = self.agent.act(self.obs)
                 next_obs, reward, terminated, truncated, info = self.env.step(action)
                 active = info.get("active")  # lock-step envs: rows waiting for the round take no step
+                round_reward = info.get("round_reward")  # text envs: the whole round's rewards, at its end
                 self.agent.observe(Transition(self.obs, action, reward, info["final_obs"], terminated, truncated,
-                                              active))
+                                              active, round_reward))
                 self.obs = next_obs
                 self.env_steps += n if active is None else int(active.sum())
-                self._track_episodes(reward, terminated | truncated, clock0, active)
+                self._track_episodes(reward, terminated | truncated, clock0, active, round_reward)
                 if self.agent.ready():
                     stats = self.agent.update()
                     if (bad := first_non_finite(stats)) is not None:
@@ -190,9 +191,14 @@ class Trainer:
         return time.perf_counter(), time.process_time()
 
     def _track_episodes(self, reward: torch.Tensor, done: torch.Tensor, clock0: float,
-                        active: torch.Tensor | None = None) -> None:
+                        active: torch.Tensor | None = None, round_reward: torch.Tensor | None = None) -> None:
         self.episode_return += reward
         self.episode_length += 1 if active is None else active.long()
+        if self.env.spec.round_reward:  # every row's episode is reported when the round's rewards come
+            if round_reward is None:
+                return
+            self.episode_return += round_reward
+            done = torch.ones_like(done)
         if done.any():
             seconds = self.train_seconds + time.perf_counter() - clock0
             returns, lengths = self.episode_return[done].tolist(), self.episode_length[done].tolist()
@@ -203,12 +209,16 @@ class Trainer:
 
     def _evaluate(self) -> bool:
         """Evaluate, log, record when the env is first solved; True if at or above the threshold."""
-        returns, lengths = evaluate(self.agent, self.eval_env, self.eval_cfg.episodes, self.eval_cfg.seed)
+        cfg = self.eval_cfg
+        returns, lengths = evaluate(self.agent, self.eval_env, cfg.episodes, cfg.seed)
+        sampled = evaluate_samples(self.agent, self.eval_env, cfg.episodes, cfg.seed, cfg.samples,
+                                   cfg.correct_reward) if cfg.samples > 1 else {}
         result = {
             "env_step": self.env_steps,
             "return_mean": float(returns.mean()),
             "return_std": float(returns.std()),
             "length_mean": float(lengths.mean()),
+            **sampled,  # text envs with eval.samples = k > 1: pass@k, maj@k
             "train_seconds": round(self.train_seconds, 3),  # training time so far, evaluation excluded
             "train_cpu_seconds": round(self.train_cpu_seconds, 3),
         }
@@ -216,7 +226,7 @@ class Trainer:
         self.logger.scalars(
             self.env_steps,
             {"eval/return_mean": result["return_mean"], "eval/return_std": result["return_std"],
-             "eval/length_mean": result["length_mean"]},
+             "eval/length_mean": result["length_mean"], **{f"eval/{k}": v for k, v in sampled.items()}},
         )
         self.logger.message(f"eval @ {self.env_steps} env steps: return {returns.mean():.2f} ± {returns.std():.2f}")
         solved = self.threshold is not None and result["return_mean"] >= self.threshold
@@ -244,6 +254,7 @@ class Trainer:
             "eval_return_mean": last.get("return_mean"),
             "eval_return_std": last.get("return_std"),
             "eval_episodes": self.eval_cfg.episodes if last else 0,
+            **{f"eval_{k}": v for k, v in last.items() if k.startswith(("pass@", "maj@"))},
             "reward_threshold": self.threshold,
             "solved_at_step": self.solved["step"] if self.solved else None,
             "solved_at_seconds": round(self.solved["seconds"], 3) if self.solved else None,

@@ -5,6 +5,8 @@ same model, prompts, batch, lengths and learning rate, in the same run.
     python experiments/lm_grpo.py --trl-steps 8         # how many TRL steps to time
     python experiments/lm_grpo.py --skip-trl -- model.lora.r=16   # extra overrides for classic_rl, after --
     python experiments/lm_grpo.py --agent ppo --skip-trl           # PPO with a value head instead
+    python experiments/lm_grpo.py --env text --out experiments/results/lm_chain_sum -- \
+        env.dataset=reasoning_gym:chain_sum ...                    # another task (classic_rl only)
 
 classic_rl side: `python -m classic_rl agent=grpo env=text-arith model=smollm2-135m` (conf/tuned/
 grpo_text-arith.yaml) in its own process: held-out greedy accuracy before (eval.at_start) and after,
@@ -31,9 +33,9 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_classic(agent: str, overrides: list[str], workdir: Path, threads: int) -> dict:
+def run_classic(agent: str, overrides: list[str], workdir: Path, threads: int, env: str = "text-arith") -> dict:
     run_dir = workdir / f"classic_{agent}"
-    cmd = [sys.executable, "-m", "classic_rl", f"agent={agent}", "env=text-arith", "model=smollm2-135m",
+    cmd = [sys.executable, "-m", "classic_rl", f"agent={agent}", f"env={env}", "model=smollm2-135m",
            f"hydra.run.dir={run_dir}", "logger.progress=false", f"train.torch_threads={threads}", *overrides]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -70,17 +72,18 @@ def trl_worker(steps: int, lr: float, threads: int, seed: int, out: Path) -> Non
     from trl import GRPOConfig, GRPOTrainer
 
     from classic_rl.config import ModelConfig
-    from classic_rl.envs.text import ArithTask
+    from classic_rl.envs.text_tasks import arith_rows, last_number
     from classic_rl.lm.model import load
 
     torch.set_num_threads(threads)
     lm = load(ModelConfig(name="smollm2-135m"), "cpu", seed=seed)
-    task = ArithTask()
-    questions = task.prompts("train")
-    data = Dataset.from_list([{"prompt": [{"role": "user", "content": q}], "question": q} for q in questions])
+    rows = arith_rows()["train"]  # classic_rl's text-arith training rows, with the same reward function
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}], "answer": r["answer"]}
+                              for r in rows])
 
-    def reward(prompts, completions, question, **_):
-        return [task.reward(q, c[0]["content"] if isinstance(c, list) else c) for q, c in zip(question, completions)]
+    def reward(prompts, completions, answer, **_):  # TRL passes chat completions as message lists
+        texts = [c[0]["content"] if isinstance(c, list) else c for c in completions]
+        return last_number(prompts, texts, answer=answer)
 
     times: list[float] = []
 
@@ -138,6 +141,7 @@ def table(result: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agent", default="grpo", choices=["grpo", "ppo"])
+    parser.add_argument("--env", default="text-arith", help="classic_rl's env (TRL runs text-arith only)")
     parser.add_argument("--trl-steps", type=int, default=6)
     parser.add_argument("--skip-trl", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
@@ -150,9 +154,9 @@ def main() -> None:
     if args.trl_worker:
         return trl_worker(args.trl_steps, args.lr, args.threads, 0, args.worker_out)
     with tempfile.TemporaryDirectory() as tmp:
-        result = {"classic_rl": run_classic(args.agent, args.overrides, Path(tmp), args.threads)}
+        result = {"classic_rl": run_classic(args.agent, args.overrides, Path(tmp), args.threads, args.env)}
         print(json.dumps({k: v for k, v in result["classic_rl"].items() if k != "reward_curve"}), flush=True)
-        if not args.skip_trl:
+        if not args.skip_trl and args.env == "text-arith":
             result["trl"] = run_trl(args.trl_steps, args.lr, args.threads, Path(tmp))
             print(json.dumps(result["trl"]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,9 @@ class Transition:
     terminated: torch.Tensor  # [N] bool: no bootstrap from next_obs
     truncated: torch.Tensor  # [N] bool: episode cut; bootstrap from next_obs
     active: torch.Tensor | None = None  # [N] bool, lock-step envs: the row took a real step (info["active"])
+    # [N], envs with spec.round_reward, on the step that ends a round: each row's reward for its episode,
+    # which belongs to the row's last active step (info["round_reward"], envs/base.py)
+    round_reward: torch.Tensor | None = None
 
 
 class Agent(Protocol):

@@ -252,6 +252,7 @@ class LockstepCollector:
                  bootstrap: bool = False) -> None:
         self.policy, self.buffer, self.generator, self.bootstrap = policy, buffer, generator, bootstrap
         self.finished = torch.zeros(buffer.num_envs, dtype=torch.bool, device=buffer.device)
+        self.last_step = torch.zeros(buffer.num_envs, dtype=torch.int64, device=buffer.device)  # of each row
         self._pending: tuple[torch.Tensor, ...] | None = None
 
     @classmethod
@@ -286,8 +287,13 @@ class LockstepCollector:
             rows = t.truncated.nonzero().squeeze(-1)
             with torch.no_grad():
                 final_value = value.index_put((rows,), self.policy.critic(t.next_obs[rows]))
+        step = self.buffer.pos
         self.buffer.add(obs, action, t.reward, t.terminated, t.truncated, log_prob, value, final_value, active)
         self.finished |= (t.terminated | t.truncated) & active
+        self.last_step = torch.where(active, step, self.last_step)
+        if t.round_reward is not None:  # each row's reward belongs to its last active step
+            rows = torch.arange(self.buffer.num_envs, device=self.buffer.device)
+            self.buffer.storage["reward"][self.last_step, rows] += t.round_reward
 
     def rollout(self) -> Rollout:
         return self.buffer.rollout(partial=True)
@@ -295,13 +301,17 @@ class LockstepCollector:
     def clear(self) -> None:
         self.buffer.clear()
         self.finished.zero_()
+        self.last_step.zero_()
 
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
-        return {"buffer": self.buffer.state_dict() if include_buffer else None, "finished": self.finished.clone()}
+        return {"buffer": self.buffer.state_dict() if include_buffer else None, "finished": self.finished.clone(),
+                "last_step": self.last_step.clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("buffer") is not None:
             self.buffer.load_state_dict(state["buffer"])
             self.finished = state["finished"].to(self.buffer.device).clone()
+            if "last_step" in state:
+                self.last_step = state["last_step"].to(self.buffer.device).clone()
         else:
             self.clear()

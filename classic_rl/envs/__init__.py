@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium
 import torch
 
-from classic_rl.config import DiscretizeConfig, UserError
+from classic_rl.config import DiscretizeConfig, UserError, is_text_env
 from classic_rl.envs.base import EnvSpec, VectorEnv
 from classic_rl.envs.classic import DYNAMICS
 from classic_rl.envs.discretize import DiscretizedVectorEnv
@@ -15,10 +15,12 @@ from classic_rl.envs.gym import GymVectorEnv, entry_point_spec, find_spec, impor
 from classic_rl.envs.lockstep import LockstepVectorEnv
 from classic_rl.envs.tabular import TabularVectorEnv, is_tabular
 from classic_rl.envs.text import TASKS, TextVectorEnv
+from classic_rl.envs.text_tasks import TextTask, make_task
 from classic_rl.envs.torch_env import TorchVectorEnv
 
 __all__ = ["DYNAMICS", "TASKS", "DiscretizedVectorEnv", "EnvSpec", "GymVectorEnv", "LockstepVectorEnv",
-           "TabularVectorEnv", "TextVectorEnv", "TorchVectorEnv", "VectorEnv", "from_object", "make"]
+           "TabularVectorEnv", "TextTask", "TextVectorEnv", "TorchVectorEnv", "VectorEnv", "from_object", "make",
+           "make_task"]
 
 
 def make(
@@ -37,6 +39,7 @@ def make(
     chat_template: bool = True,
     entry_point: str | None = None,
     vectorization_mode: str = "sync",
+    task: TextTask | None = None,
     **kwargs: Any,
 ) -> VectorEnv:
     """A batched env (the `VectorEnv` contract, envs/base.py) from:
@@ -47,13 +50,17 @@ def make(
       torch-native `Dynamics` class (envs/torch_env.py), built with `kwargs`;
     - an object: a function returning a `gymnasium.Env`, a `gymnasium.vector.VectorEnv` (same-step
       auto-reset), a `Dynamics` instance, or a classic_rl `VectorEnv` (returned as it is);
-    - a text-generation task id in `TASKS` (needs the LM's `tokenizer`).
+    - a text-generation env (needs the LM's `tokenizer`): a built-in id in `TASKS`, or "text" with
+      `task` (envs/text_tasks.py make_task: a dataset and reward functions).
 
     `discretize` wraps it so that Box observations become Discrete state indices (envs/discretize.py);
     `group_size` > 1 makes a classic env lock-step with groups sharing their start (envs/lockstep.py).
     """
-    if isinstance(env_id, str) and (env_id in TASKS or env_id.startswith("text-")):
-        return TextVectorEnv(env_id, tokenizer, num_envs, device, seed, max_new_tokens, group_size, split,
+    if isinstance(env_id, str) and is_text_env(env_id):
+        if task is None and env_id not in TASKS:
+            raise UserError(f"unknown text env {env_id!r}; built-in: {', '.join(TASKS)}; env=text takes "
+                            "env.dataset=PATH and env.reward_funcs")
+        return TextVectorEnv(task or env_id, tokenizer, num_envs, device, seed, max_new_tokens, group_size, split,
                              chat_template)
     if env_id is None and entry_point is not None:
         env = _from_entry_point(entry_point, num_envs, device, seed, max_episode_steps, compile, vectorization_mode,

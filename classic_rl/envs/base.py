@@ -20,6 +20,10 @@ episodes together and reset them together: a row whose episode ended waits, and 
 bool says which rows took a real step (a row's last step is active; its waiting steps are not, with
 reward 0 and both flags False). Once every row has ended, the next `obs` starts a new round.
 `spec.group_size` G: rows g*G .. g*G+G-1 of a round start from the same state (GRPO's groups).
+`spec.round_reward` (the text envs): every step's reward is 0 and the step that ends a round carries
+info["round_reward"] [N], each row's reward for its episode, scored for the whole round at once; it
+belongs to the row's last active step (the trainer, the evaluation and the lock-step collector put it
+there).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class EnvSpec:
     lockstep: bool = False  # episodes start and reset together; info["active"] masks waiting rows
     group_size: int = 1  # G consecutive rows of a round share their start (lock-step envs)
     text: Any = None  # TextSpec of a text-generation env (classic_rl/envs/text.py), else None
+    round_reward: bool = False  # rewards come for the whole round in info["round_reward"] (see above)
 
     @property
     def discrete_actions(self) -> bool:

@@ -4,8 +4,10 @@ action is the next token, the reward comes at the end of the completion from the
     obs      [N, W] int64, W = prompt_width + max_new_tokens: the prompt left-padded to prompt_width,
              then the tokens generated so far, then pad. Column prompt_width + t holds the t-th action.
     action   [N] int64 token id
-    episode  ends at EOS (terminated) or after max_new_tokens tokens (truncated); the reward,
-             task.reward(prompt, completion text), is paid on that last step.
+    episode  ends at EOS (terminated) or after max_new_tokens tokens (truncated).
+    reward   0 on every step; the task's reward functions (envs/text_tasks.py) score the whole round
+             in one call once its last row has ended, and that step's info["round_reward"] [N] holds
+             each row's reward, which belongs to that row's last step (`spec.round_reward`, envs/base.py).
 
 Lock-step (envs/base.py): a round gives every row a prompt, rows g*G .. g*G+G-1 share one
 (`group_size` G, GRPO's groups); finished rows wait (`info["active"]` False) until all are done,
@@ -16,10 +18,8 @@ one per row in a fixed order, so `eval.episodes` = the split's size scores the w
 
 from __future__ import annotations
 
-import random
-import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -27,65 +27,10 @@ import torch
 
 from classic_rl.config import UserError
 from classic_rl.envs.base import EnvSpec
+from classic_rl.envs.text_tasks import BUILTIN_TASKS, TextTask, make_task
 
 
-class Task(Protocol):
-    """A prompt set with a train/eval split and an outcome reward."""
-
-    def prompts(self, split: str) -> list[str]: ...
-
-    def reward(self, prompt: str, completion: str) -> float: ...
-
-
-_INTEGER = re.compile(r"-?\d+")
-
-
-class ArithTask:
-    """'What is a + b?' with single digits a, b; reward 1 when the completion's last integer is a + b.
-
-    The 100 (a, b) pairs are split once, by a fixed shuffle, into 75 for training and 25 held out.
-    """
-
-    held_out = 25
-
-    def __init__(self) -> None:
-        pairs = [(a, b) for a in range(10) for b in range(10)]
-        random.Random(1234).shuffle(pairs)
-        self.split = {"eval": pairs[: self.held_out], "train": pairs[self.held_out:]}
-        self.answer = {self.question(a, b): a + b for a, b in pairs}
-
-    @staticmethod
-    def question(a: int, b: int) -> str:
-        return f"What is {a} + {b}?"
-
-    def prompts(self, split: str) -> list[str]:
-        return [self.question(a, b) for a, b in self.split[split]]
-
-    def reward(self, prompt: str, completion: str) -> float:
-        numbers = _INTEGER.findall(completion)
-        return float(bool(numbers) and int(numbers[-1]) == self.answer[prompt])
-
-
-class ConciseArithTask(ArithTask):
-    """text-arith-concise, a format constraint: the completion must be the sum and nothing else
-    (surrounding whitespace and a final period allowed); reward 1 only then."""
-
-    def reward(self, prompt: str, completion: str) -> float:
-        return float(completion.strip().rstrip(".") == str(self.answer[prompt]))
-
-
-class DigitsTask:
-    """text-digits, a toy reward for tests and smoke runs: the fraction of the completion's
-    characters that are digits (0 for an empty completion). No held-out generalisation to speak of."""
-
-    def prompts(self, split: str) -> list[str]:
-        return [f"Write some digits ({i}):" for i in range(8 if split == "train" else 4)]
-
-    def reward(self, prompt: str, completion: str) -> float:
-        return sum(c.isdigit() for c in completion) / len(completion) if completion else 0.0
-
-
-TASKS: dict[str, type] = {"text-arith": ArithTask, "text-arith-concise": ConciseArithTask, "text-digits": DigitsTask}
+TASKS = BUILTIN_TASKS  # the built-in text env ids (envs/text_tasks.py); env=text takes a dataset
 
 
 @dataclass(frozen=True)
@@ -102,7 +47,7 @@ class TextSpec:
 class TextVectorEnv:
     def __init__(
         self,
-        task_id: str,
+        task: TextTask | str,
         tokenizer: Any,
         num_envs: int = 1,
         device: str | torch.device = "cpu",
@@ -112,17 +57,18 @@ class TextVectorEnv:
         split: str = "train",
         chat_template: bool = True,
     ) -> None:
-        if task_id not in TASKS:
-            raise UserError(f"unknown text env {task_id!r}; available: {', '.join(TASKS)}")
+        if isinstance(task, str):
+            task = make_task(task, max_new_tokens=max_new_tokens)
         if tokenizer is None:
-            raise UserError(f"env={task_id} needs a language model for its tokenizer; pass model=NAME "
+            raise UserError(f"env={task.name} needs a language model for its tokenizer; pass model=NAME "
                             "(e.g. model=smollm2-135m or model=tiny)")
         if num_envs % group_size:
             raise UserError(f"env.num_envs = {num_envs} is not a multiple of env.group_size = {group_size}")
-        self.task, self.tokenizer = TASKS[task_id](), tokenizer
+        self.task, self.tokenizer = task, tokenizer
+        self.rows = task.rows[split]
         self.num_envs, self.device = num_envs, torch.device(device)
         self.max_new_tokens, self.group_size, self.split = max_new_tokens, group_size, split
-        self.prompts = self.task.prompts(split)
+        self.prompts = task.prompts(split)
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         encoded = [self._encode(p, chat_template) for p in self.prompts]
@@ -137,9 +83,9 @@ class TextVectorEnv:
         self.single_action_space = gym.spaces.Discrete(vocab)
         self.text = TextSpec(self.prompt_width, max_new_tokens, self.pad_id, self.eos_id, vocab)
         self.spec = EnvSpec(
-            id=task_id, num_envs=num_envs, observation_space=self.single_observation_space,
+            id=task.name, num_envs=num_envs, observation_space=self.single_observation_space,
             action_space=self.single_action_space, max_episode_steps=max_new_tokens, reward_threshold=None,
-            device=self.device, lockstep=True, group_size=group_size, text=self.text,
+            device=self.device, lockstep=True, group_size=group_size, text=self.text, round_reward=True,
         )
         self.generator = torch.Generator()
         self.generator.manual_seed(seed)
@@ -148,16 +94,17 @@ class TextVectorEnv:
         self.order = torch.zeros(0, dtype=torch.int64)  # training prompts still to come in this pass
         self.active = torch.ones(num_envs, dtype=torch.bool, device=self.device)
         self.t = 0  # tokens generated in this round
-        self.samples: list[dict[str, Any]] = []  # this round's finished completions (row, prompt, completion, reward)
-        self.last_samples: list[dict[str, Any]] = []  # those of the last finished round
+        self.samples: list[dict[str, Any]] = []  # this round's finished completions (row, prompt, completion)
+        self.last_samples: list[dict[str, Any]] = []  # the last finished round's, with their rewards, in row order
 
     def _encode(self, prompt: str, chat_template: bool) -> list[int]:
+        system = self.task.system_prompt
         if chat_template and getattr(self.tokenizer, "chat_template", None):
-            ids = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                                     add_generation_prompt=True, tokenize=True)
+            messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
             ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
             return list(ids)
-        return self.tokenizer(prompt)["input_ids"]
+        return self.tokenizer(f"{system}\n\n{prompt}" if system else prompt)["input_ids"]
 
     # ------------------------------------------------------------------ the vector-env contract
     def _start_round(self) -> torch.Tensor:
@@ -196,23 +143,33 @@ class TextVectorEnv:
         terminated = active & (actions == self.eos_id)
         truncated = active & ~terminated & (self.t >= self.max_new_tokens)
         done = terminated | truncated
-        reward = torch.zeros(self.num_envs, device=self.device)
         for row in done.nonzero().flatten().tolist():
-            prompt, completion = self.prompts[self.prompt_index[row]], self.completion(row)
-            reward[row] = self.task.reward(prompt, completion)
-            self.samples.append({"row": row, "prompt": prompt, "completion": completion, "reward": reward[row].item()})
+            ids = self.completion_ids(row)
+            self.samples.append({"row": row, "prompt": self.prompts[self.prompt_index[row]],
+                                 "completion": self.tokenizer.decode(ids, skip_special_tokens=True), "ids": ids})
         self.active &= ~done
         final_obs = self.obs.clone()
-        if not self.active.any():
-            self.last_samples = sorted(self.samples, key=lambda sample: sample["row"])
+        info = {"final_obs": final_obs, "active": active}
+        if not self.active.any():  # the round is over: score all of it in one call
+            samples = sorted(self.samples, key=lambda sample: sample["row"])
+            rewards = self.task.score([self.rows[self.prompt_index[s["row"]]] for s in samples],
+                                      [s["completion"] for s in samples], [s.pop("ids") for s in samples])
+            for sample, value in zip(samples, rewards):
+                sample["reward"] = value
+            self.last_samples = samples
+            info["round_reward"] = torch.tensor(rewards, dtype=torch.float32, device=self.device)
         obs = self._start_round() if not self.active.any() else final_obs
-        return obs, reward, terminated, truncated, {"final_obs": final_obs, "active": active}
+        reward = torch.zeros(self.num_envs, device=self.device)
+        return obs, reward, terminated, truncated, info
+
+    def completion_ids(self, row: int) -> list[int]:
+        """The token ids generated so far in `row` (EOS and pad dropped)."""
+        tokens = self.obs[row, self.prompt_width: self.prompt_width + self.t]
+        return tokens[(tokens != self.eos_id) & (tokens != self.pad_id)].tolist()
 
     def completion(self, row: int) -> str:
-        """The text generated so far in `row` (EOS and pad dropped)."""
-        tokens = self.obs[row, self.prompt_width: self.prompt_width + self.t]
-        tokens = tokens[(tokens != self.eos_id) & (tokens != self.pad_id)]
-        return self.tokenizer.decode(tokens.tolist(), skip_special_tokens=True)
+        """The text generated so far in `row`."""
+        return self.tokenizer.decode(self.completion_ids(row), skip_special_tokens=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state(), "obs": self.obs.clone(), "active": self.active.clone(),

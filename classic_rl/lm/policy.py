@@ -82,6 +82,11 @@ class LMPolicy(nn.Module):
         return logits
 
     # ------------------------------------------------------------------ acting with a KV cache
+    def prompt_width(self, obs: torch.Tensor) -> int:
+        """Columns of the prompt in a text env's obs [..., W]: W minus the completion's max_new_tokens
+        (the envs of one task, training and held-out, may pad their prompts to different widths)."""
+        return obs.shape[-1] - self.text.max_new_tokens
+
     def _forward(self, tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any = None,
                  keep: int = 1, hidden: bool = False, model: nn.Module | None = None):
         return (model or self.model)(input_ids=tokens, attention_mask=mask.long(), position_ids=positions,
@@ -91,7 +96,7 @@ class LMPolicy(nn.Module):
     @torch.no_grad()
     def act_step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Next-token logits [N, V] (temperature applied) and V(context) [N] or None, for obs [N, W]."""
-        P, pad, t = self.text.prompt_width, self.text.pad_id, self._t
+        P, pad, t = self.prompt_width(obs), self.text.pad_id, self._t
         hidden = self.value_head is not None
         # the cache holds columns [0, P + t) of the last observation; this one should add column P + t.
         # A round goes on only while some row is active, and an active row's new token is never pad
@@ -148,7 +153,7 @@ class LMPolicy(nn.Module):
     # ------------------------------------------------------------------ one pass over stored rounds
     def _sequences(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """obs [T, n, W], action [T, n] -> tokens [n, P + T], attention mask, position ids."""
-        P = self.text.prompt_width
+        P = self.prompt_width(obs)
         tokens = torch.cat([obs[0, :, :P], action.T.long()], dim=1)
         mask = torch.cat([prompt_mask(obs[0, :, :P], self.text.pad_id), torch.ones_like(action.T, dtype=torch.bool)],
                          dim=1)
@@ -165,7 +170,7 @@ class LMPolicy(nn.Module):
         n x T) tokens instead of n x (P + T). With gradient checkpointing (no cache in training)
         it is that plain forward instead.
         """
-        T, P = action.shape[0], self.text.prompt_width
+        T, P = action.shape[0], self.prompt_width(obs)
         if getattr(self.model, "is_gradient_checkpointing", False) and torch.is_grad_enabled():
             tokens, mask, positions = self._sequences(obs, action)
             out = self._forward(tokens, mask, positions, keep=T + 1, hidden=hidden, model=model)

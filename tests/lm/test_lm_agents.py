@@ -105,7 +105,8 @@ def _first_update_gradient(make_agent, group_size):
     while not agent.ready():
         action = agent.act(obs)
         next_obs, reward, term, trunc, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"]))
+        agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"],
+                                 info.get("round_reward")))
         obs = next_obs
     seen = []
     agent.optimizer.step = lambda: seen.append(torch.cat([p.grad.flatten() for p in agent.params]))

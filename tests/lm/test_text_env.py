@@ -7,34 +7,30 @@ pytest.importorskip("transformers")
 import torch
 
 from classic_rl.envs import make
-from classic_rl.envs.text import ArithTask, ConciseArithTask, DigitsTask
+from classic_rl.envs.text_tasks import arith_rows, digit_fraction, exact_match, last_number
 
 
-def test_arith_reward_reads_the_last_integer():
-    task = ArithTask()
-    q = task.question(3, 4)
-    assert task.reward(q, "3 + 4 = 7") == 1.0
-    assert task.reward(q, "The answer is 7.") == 1.0
-    assert task.reward(q, "7, no wait, 8") == 0.0
-    assert task.reward(q, "seven") == 0.0
-    assert ConciseArithTask().reward(q, " 7.") == 1.0
-    assert ConciseArithTask().reward(q, "3 + 4 = 7") == 0.0
+def test_last_number_reads_the_last_number_and_exact_match_wants_nothing_else():
+    completions = ["3 + 4 = 7", "The answer is 7.", "7, no wait, 8", "seven", " 7.", "7.0", "-7"]
+    assert last_number([""] * 7, completions, answer=[7] * 7) == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]
+    assert exact_match([""] * 3, [" 7.", "3 + 4 = 7", "7"], answer=[7, 7, "7"]) == [1.0, 0.0, 1.0]
 
 
 def test_held_out_split_is_disjoint_from_training():
-    task = ArithTask()
-    train, held_out = set(task.prompts("train")), set(task.prompts("eval"))
+    rows = arith_rows()
+    train, held_out = {r["prompt"] for r in rows["train"]}, {r["prompt"] for r in rows["eval"]}
     assert len(held_out) == 25 and len(train) == 75 and not train & held_out
+    assert all(r["answer"] == sum(map(int, r["prompt"][8:-1].split(" + "))) for r in rows["train"])
 
 
 def test_digits_reward_is_the_fraction_of_digits():
-    assert DigitsTask().reward("p", "a1b2") == 0.5
-    assert DigitsTask().reward("p", "") == 0.0
+    assert digit_fraction(["p", "p"], ["a1b2", ""]) == [0.5, 0.0]
 
 
-def test_episode_ends_at_eos_or_length_and_pays_at_the_end(tiny_lm):
+def test_episode_ends_at_eos_or_length_and_the_round_is_scored_at_its_end(tiny_lm):
     tok = tiny_lm.tokenizer
     env = make("text-digits", num_envs=2, tokenizer=tok, max_new_tokens=3, chat_template=False)
+    assert env.spec.round_reward
     obs, _ = env.reset(seed=0)
     P = env.text.prompt_width
     assert obs.shape == (2, P + 3) and bool((obs[:, P:] == env.pad_id).all())
@@ -44,12 +40,39 @@ def test_episode_ends_at_eos_or_length_and_pays_at_the_end(tiny_lm):
     obs, r, term, trunc, info = env.step(torch.tensor([one, one]))
     assert not term.any() and not trunc.any() and r.sum() == 0 and obs[0, P] == one
     obs, r, term, trunc, info = env.step(torch.tensor([env.eos_id, a_tok]))
-    assert term.tolist() == [True, False] and r[0] == 1.0 and info["active"].all()
+    assert term.tolist() == [True, False] and r.sum() == 0 and info["active"].all() and "round_reward" not in info
     obs, r, term, trunc, info = env.step(torch.tensor([one, one]))
     assert info["active"].tolist() == [False, True]  # row 0 waits for the round
-    assert trunc.tolist() == [False, True] and not term[1] and abs(r[1].item() - 2 / 3) < 1e-6 and r[0] == 0
+    assert trunc.tolist() == [False, True] and not term[1] and r.sum() == 0
+    assert torch.allclose(info["round_reward"], torch.tensor([1.0, 2 / 3]))  # "1" and "1a1", scored together
     assert bool((obs[:, P:] == env.pad_id).all())  # every row ended: a new round started
     assert info["final_obs"][1, P + 2] == one
+
+
+def test_reward_functions_are_called_once_per_round_with_the_dataset_columns(tiny_lm):
+    from classic_rl.envs.text_tasks import make_task
+
+    calls = []
+
+    def judge(prompts, completions, answer, completion_ids, **columns):
+        calls.append((list(prompts), list(completions), list(answer), sorted(columns)))
+        return [None if c == "" else float(c == str(a)) for c, a in zip(completions, answer)]
+
+    rows = [{"prompt": f"Say {i}", "answer": i, "source": "test"} for i in range(4)]
+    task = make_task("text", dataset=rows, reward_funcs=[judge, "length_penalty"], reward_weights=[1.0, 0.5],
+                     max_new_tokens=2)
+    env = make("text", num_envs=2, tokenizer=tiny_lm.tokenizer, max_new_tokens=2, chat_template=False, task=task,
+               split="eval")
+    calls.clear()  # make_task checked the functions once on empty completions
+    env.reset(seed=0)
+    tok = tiny_lm.tokenizer
+    zero, one = tok.convert_tokens_to_ids("0"), tok.convert_tokens_to_ids("1")
+    env.step(torch.tensor([zero, env.eos_id]))
+    assert calls == []  # not per row: row 1 ended, row 0 is still writing
+    *_, info = env.step(torch.tensor([env.eos_id, one]))
+    assert calls == [(["Say 0", "Say 1"], ["0", ""], [0, 1], ["max_new_tokens", "source"])]
+    # row 0: judge 1 + 0.5 x (-1 token / 2); row 1: judge has no opinion, 0.5 x 0
+    assert info["round_reward"].tolist() == [1.0 - 0.25, 0.0]
 
 
 def test_groups_share_a_prompt_and_eval_split_is_fixed(tiny_lm):
