@@ -409,8 +409,10 @@ def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> 
     returns, lengths = evaluate(agent, eval_env, cfg.eval.episodes, cfg.eval.seed)
     if cfg.eval.samples > 1 and not is_text_env(saved_cfg.env.name):
         raise UserError(f"eval.samples={cfg.eval.samples} (pass@k, maj@k) applies to text envs; leave eval.samples=1")
-    sampled = evaluate_samples(agent, eval_env, cfg.eval.episodes, cfg.eval.seed, cfg.eval.samples,
-                               cfg.eval.correct_reward) if cfg.eval.samples > 1 else {}
+    sampled = {"pass@1": float((returns >= cfg.eval.correct_reward).mean())} if eval_env.spec.text else {}
+    if cfg.eval.samples > 1:
+        sampled.update(evaluate_samples(agent, eval_env, cfg.eval.episodes, cfg.eval.seed, cfg.eval.samples,
+                                        cfg.eval.correct_reward))
     result = {
         "agent": saved_cfg.agent["name"], "env": saved_cfg.env.name, "checkpoint": str(ckpt.resolve(cfg.checkpoint)),
         "eval_return_mean": float(returns.mean()), "eval_return_std": float(returns.std()),

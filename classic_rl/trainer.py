@@ -211,14 +211,16 @@ class Trainer:
         """Evaluate, log, record when the env is first solved; True if at or above the threshold."""
         cfg = self.eval_cfg
         returns, lengths = evaluate(self.agent, self.eval_env, cfg.episodes, cfg.seed)
-        sampled = evaluate_samples(self.agent, self.eval_env, cfg.episodes, cfg.seed, cfg.samples,
-                                   cfg.correct_reward) if cfg.samples > 1 else {}
+        sampled = {"pass@1": float((returns >= cfg.correct_reward).mean())} if self.eval_env.spec.text else {}
+        if cfg.samples > 1:  # text envs (checked at start)
+            sampled.update(evaluate_samples(self.agent, self.eval_env, cfg.episodes, cfg.seed, cfg.samples,
+                                            cfg.correct_reward))
         result = {
             "env_step": self.env_steps,
             "return_mean": float(returns.mean()),
             "return_std": float(returns.std()),
             "length_mean": float(lengths.mean()),
-            **sampled,  # text envs with eval.samples = k > 1: pass@k, maj@k
+            **sampled,  # text envs: pass@1 (greedy), and with eval.samples = k > 1 pass@k, maj@k
             "train_seconds": round(self.train_seconds, 3),  # training time so far, evaluation excluded
             "train_cpu_seconds": round(self.train_cpu_seconds, 3),
         }

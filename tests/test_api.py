@@ -82,6 +82,16 @@ def test_readme_torch_dynamics_example_runs_as_written(tmp_path, monkeypatch):
     assert scope["result"].summary["env"] == "GoRightTorch-v0"
 
 
+@pytest.mark.slow
+def test_readme_cli_quickstart_runs_as_written(tmp_path):
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "python -m classic_rl agent=dqn env=CartPole-v1\n```" in text  # the command the README gives
+    cli("agent=dqn", "env=CartPole-v1", cwd=tmp_path)
+    (run_dir,) = (tmp_path / "runs" / "dqn_CartPole-v1").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["eval_return_mean"] >= 475 and summary["solved_at_step"] is not None  # solved, and stays
+
+
 def test_loaded_policy_acts_on_one_observation_or_a_batch_and_reproduces_the_evaluation(tmp_path):
     result = classic_rl.train("agent=dqn", "env=CartPole-v1", "train.total_steps=3000", "eval.episodes=4", *FAST,
                               run_dir=tmp_path / "run")
@@ -135,14 +145,17 @@ def test_a_bad_user_env_is_one_line_naming_what_is_missing(tmp_path, args, messa
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("kind", ["factory", "vector", "dynamics"])
+@pytest.mark.parametrize("kind", ["factory", "vector", "dynamics", "classic_rl-vector"])
 def test_python_trains_on_env_objects_and_load_needs_the_object_again(tmp_path, goright, kind):
+    from classic_rl.envs import TorchVectorEnv
+
     same_step = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
     env, eval_env = {
         "factory": (lambda: gym.wrappers.TimeLimit(goright.GoRight(), 30), None),
         "vector": (gym.make_vec("GoRight-v0", num_envs=4, vector_kwargs=same_step),
                    gym.make_vec("GoRight-v0", num_envs=10, vector_kwargs=same_step)),
         "dynamics": (goright.GoRightDynamics(), None),
+        "classic_rl-vector": (TorchVectorEnv(goright.GoRightDynamics(), 4), TorchVectorEnv(goright.GoRightDynamics(), 10)),
     }[kind]
     result = classic_rl.train("agent=ppo", "train.total_steps=4000", "eval.every_steps=0", *FAST, env=env,
                               eval_env=eval_env, run_dir=tmp_path / "run")

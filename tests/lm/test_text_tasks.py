@@ -170,6 +170,22 @@ def test_eval_samples_reports_pass_and_maj_in_the_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert 0.0 <= summary["eval_pass@3"] <= 1.0 and 0.0 <= summary["eval_maj@3"] <= summary["eval_pass@3"]
+    samples = [json.loads(line) for line in (tmp_path / "run" / "eval_samples.jsonl").open()]
+    assert summary["eval_pass@1"] == sum(s["reward"] >= 0.5 for s in samples) / 4  # the greedy completions
     assert "pass@3" in summary["evaluations"][-1]
     proc = cli("agent=dqn", "env=CartPole-v1", "eval.samples=3", cwd=tmp_path)
     assert proc.returncode == 2 and "applies to text envs" in proc.stderr
+
+
+def test_a_datasets_dataset_and_a_system_prompt(tiny_lm):
+    datasets = pytest.importorskip("datasets")
+    from classic_rl.envs import make
+
+    rows = datasets.Dataset.from_list([{"prompt": "What is 2 + 2?", "answer": 4}] * 2)
+    task = make_task("text", dataset=rows, reward_funcs=["last_number"], system_prompt="Answer with a number.")
+    assert task.rows["train"] == [{"prompt": "What is 2 + 2?", "answer": 4}] * 2
+    env = make("text", num_envs=1, tokenizer=tiny_lm.tokenizer, chat_template=False, task=task)
+    obs, _ = env.reset()
+    prompt = obs[0, : env.text.prompt_width]
+    text = tiny_lm.tokenizer.decode(prompt[prompt != env.pad_id].tolist())
+    assert text == "Answer with a number.\n\nWhat is 2 + 2?"
