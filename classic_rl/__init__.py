@@ -23,13 +23,14 @@ _EXPORTS = {
     "ConfigError": "classic_rl.config", "UserError": "classic_rl.config",
     "DQNConfig": "classic_rl.agents.dqn", "DDPGConfig": "classic_rl.agents.ddpg", "PPOConfig": "classic_rl.agents.ppo",
     "A2CConfig": "classic_rl.agents.a2c", "ReinforceConfig": "classic_rl.agents.reinforce",
-    "GRPOConfig": "classic_rl.agents.grpo", "TabularConfig": "classic_rl.agents.tabular",
+    "GRPOConfig": "classic_rl.agents.grpo", "DPOConfig": "classic_rl.agents.dpo", "TabularConfig": "classic_rl.agents.tabular",
 }
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from classic_rl.agents.a2c import A2CConfig
     from classic_rl.agents.ddpg import DDPGConfig
+    from classic_rl.agents.dpo import DPOConfig
     from classic_rl.agents.dqn import DQNConfig
     from classic_rl.agents.grpo import GRPOConfig
     from classic_rl.agents.ppo import PPOConfig

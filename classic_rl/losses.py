@@ -274,3 +274,52 @@ def critic_mse_loss(q: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
 def deterministic_policy_loss(q: torch.Tensor) -> torch.Tensor:
     """-mean(Q(s, μ(s))) [scalar] for q [B]: its gradient is the deterministic policy gradient (Silver 2014; DDPG eq. 6)."""
     return -q.mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# preference optimisation (DPO and relatives)
+
+
+def dpo_loss(chosen_log_prob: torch.Tensor, rejected_log_prob: torch.Tensor, ref_chosen_log_prob: torch.Tensor,
+             ref_rejected_log_prob: torch.Tensor, beta: float, loss_type: str = "sigmoid"
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Preference loss on pairs, every input [B] (a completion's log-probability under π and π_ref).
+
+    h = log π(y_w|x)/π_ref(y_w|x) - log π(y_l|x)/π_ref(y_l|x)
+    sigmoid: -log σ(β h)             DPO (Rafailov et al. 2023, eq. 7; the seeds' DPO loss)
+    ipo:     (h - 1/(2β))^2           IPO (Azar et al. 2023; TRL averages log-probs per token for it)
+    hinge:   max(0, 1 - β h)          SLiC-style hinge
+    Stats (TRL's names): rewards/chosen = β log π/π_ref of y_w, rewards/rejected of y_l, their
+    margins and accuracies (chosen > rejected), logps/chosen, logps/rejected."""
+    chosen_ratio = chosen_log_prob - ref_chosen_log_prob
+    rejected_ratio = rejected_log_prob - ref_rejected_log_prob
+    h = chosen_ratio - rejected_ratio
+    if loss_type == "sigmoid":
+        per_pair = -torch.nn.functional.logsigmoid(beta * h)
+    elif loss_type == "ipo":
+        per_pair = (h - 1.0 / (2.0 * beta)) ** 2
+    elif loss_type == "hinge":
+        per_pair = torch.relu(1.0 - beta * h)
+    else:
+        raise ValueError(f"unknown loss_type {loss_type!r}; sigmoid, ipo or hinge")
+    chosen_reward, rejected_reward = (beta * chosen_ratio).detach(), (beta * rejected_ratio).detach()
+    stats = {"rewards/chosen": chosen_reward.mean(), "rewards/rejected": rejected_reward.mean(),
+             "rewards/accuracies": (chosen_reward > rejected_reward).float().mean(),
+             "rewards/margins": (chosen_reward - rejected_reward).mean(),
+             "logps/chosen": chosen_log_prob.detach().mean(), "logps/rejected": rejected_log_prob.detach().mean()}
+    return per_pair.mean(), stats
+
+
+def bradley_terry_loss(chosen_reward: torch.Tensor, rejected_reward: torch.Tensor, margin: torch.Tensor | None = None,
+                       center_coef: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Reward-model loss on pairs, rewards [B]: -log σ(r_w - r_l - m) (the seeds' RM loss, Bradley-Terry;
+    optional margin m [B] as in Llama 2), plus center_coef * mean((r_w + r_l)^2), which keeps the
+    rewards centred on 0 (TRL's RewardTrainer center_rewards_coefficient)."""
+    diff = chosen_reward - rejected_reward
+    loss = -torch.nn.functional.logsigmoid(diff - (margin if margin is not None else 0.0)).mean()
+    if center_coef:
+        loss = loss + center_coef * ((chosen_reward + rejected_reward) ** 2).mean()
+    stats = {"accuracy": (diff > 0).float().mean().detach(), "margin": diff.mean().detach(),
+             "reward_mean": torch.cat([chosen_reward, rejected_reward]).mean().detach(),
+             "reward_std": torch.cat([chosen_reward, rejected_reward]).std().detach()}
+    return loss, stats

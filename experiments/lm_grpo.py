@@ -140,7 +140,7 @@ def table(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--agent", default="grpo", choices=["grpo", "ppo"])
+    parser.add_argument("--agent", default="grpo", choices=["grpo", "ppo", "dpo"])
     parser.add_argument("--env", default="text-arith", help="classic_rl's env (TRL runs text-arith only)")
     parser.add_argument("--trl-steps", type=int, default=6)
     parser.add_argument("--skip-trl", action="store_true")

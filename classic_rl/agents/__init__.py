@@ -6,6 +6,7 @@ from typing import Any
 
 from classic_rl.agents.base import Agent, Transition
 from classic_rl.agents.ddpg import DDPG, DDPGConfig
+from classic_rl.agents.dpo import DPO, DPOConfig
 from classic_rl.agents.dqn import DQN, DQNConfig
 from classic_rl.agents.grpo import GRPO, GRPOConfig
 from classic_rl.agents.a2c import A2C, A2CConfig
@@ -22,6 +23,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "a2c": (A2CConfig, A2C),
     "ppo": (PPOConfig, PPO),
     "grpo": (GRPOConfig, GRPO),
+    "dpo": (DPOConfig, DPO),
     "ddpg": (DDPGConfig, DDPG),
     "q_learning": (TabularConfig, TabularAgent),
     "sarsa": (TabularConfig, TabularAgent),

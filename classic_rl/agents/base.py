@@ -74,3 +74,24 @@ def due_update_rounds(env_steps: int, trained_steps: int, learning_starts: int, 
     if not catch_up_warmup:
         trained_steps = max(trained_steps, learning_starts - train_freq)
     return (env_steps - trained_steps) // train_freq
+
+
+def round_agent_state(agent: Any, include_buffer: bool = True) -> dict[str, Any]:
+    """Checkpoint of an agent that learns from lock-step rounds (GRPO, DPO): policy without its frozen
+    reference (rebuilt from the model, never saved), optimizer, generator, counters, the round so far."""
+    return {
+        "policy": {k: v for k, v in agent.policy.state_dict().items() if not k.startswith("reference.")},
+        "optimizer": agent.optimizer.state_dict(),
+        "generator": agent.generator.get_state(),
+        "counters": (agent.env_steps, agent.updates),
+        "collector": agent.collector.state_dict(include_buffer),
+    }
+
+
+def load_round_agent_state(agent: Any, state: dict[str, Any]) -> None:
+    agent.policy.load_state_dict(state["policy"], strict=False)  # the reference is rebuilt, never saved
+    if "optimizer" in state:  # evaluation and export load the policy alone
+        agent.optimizer.load_state_dict(state["optimizer"])
+    agent.generator.set_state(state["generator"])
+    agent.env_steps, agent.updates = state["counters"]
+    agent.collector.load_state_dict(state["collector"])

@@ -23,7 +23,7 @@ from classic_rl.losses import (
     masked, sequence_log_ratio,
 )
 from classic_rl.nets.policy import Activation, Actor, ActorCritic, unsupported_spaces
-from classic_rl.agents.base import annealed_lr
+from classic_rl.agents.base import annealed_lr, load_round_agent_state, round_agent_state
 from classic_rl.optim import adam, clip_grad_norm, micro_batch_backward, set_lr
 
 
@@ -171,18 +171,7 @@ class GRPO:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
-        return {
-            "policy": {k: v for k, v in self.policy.state_dict().items() if not k.startswith("reference.")},
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "counters": (self.env_steps, self.updates),
-            "collector": self.collector.state_dict(include_buffer),
-        }
+        return round_agent_state(self, include_buffer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"], strict=False)  # the reference is rebuilt, never saved
-        if "optimizer" in state:
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
-        self.env_steps, self.updates = state["counters"]
-        self.collector.load_state_dict(state["collector"])
+        load_round_agent_state(self, state)

@@ -33,6 +33,18 @@ from classic_rl.envs.text_tasks import BUILTIN_TASKS, TextTask, make_task
 TASKS = BUILTIN_TASKS  # the built-in text env ids (envs/text_tasks.py); env=text takes a dataset
 
 
+def encode_prompt(tokenizer: Any, prompt: str, chat_template: bool = True, system_prompt: str | None = None) -> list[int]:
+    """A prompt's token ids as the text envs feed them: in the tokenizer's chat template (when it has
+    one and `chat_template`) with the generation prompt, else the plain text; `system_prompt` first."""
+    if chat_template and getattr(tokenizer, "chat_template", None):
+        messages = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + \
+            [{"role": "user", "content": prompt}]
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+        return list(ids)
+    return tokenizer(f"{system_prompt}\n\n{prompt}" if system_prompt else prompt)["input_ids"]
+
+
 @dataclass(frozen=True)
 class TextSpec:
     """What an LM policy needs to read a text env's observations."""
@@ -98,13 +110,7 @@ class TextVectorEnv:
         self.last_samples: list[dict[str, Any]] = []  # the last finished round's, with their rewards, in row order
 
     def _encode(self, prompt: str, chat_template: bool) -> list[int]:
-        system = self.task.system_prompt
-        if chat_template and getattr(self.tokenizer, "chat_template", None):
-            messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
-            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-            ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
-            return list(ids)
-        return self.tokenizer(f"{system}\n\n{prompt}" if system else prompt)["input_ids"]
+        return encode_prompt(self.tokenizer, prompt, chat_template, self.task.system_prompt)
 
     # ------------------------------------------------------------------ the vector-env contract
     def _start_round(self) -> torch.Tensor:

@@ -208,6 +208,20 @@ class LMPolicy(nn.Module):
         value = self.value_head(states.float()).squeeze(-1).T if hidden else None  # [T, n]
         return log_prob, ent, value
 
+    def sequence_log_prob(self, prompts: torch.Tensor, completions: torch.Tensor, mask: torch.Tensor,
+                          reference: bool = False, mean: bool = False) -> torch.Tensor:
+        """log π(completion | prompt) [n], summed over the completion's tokens (`mask` [n, T]; `mean`:
+        averaged), for left-padded prompts [n, P] and completions [n, T], in one pass that encodes
+        each distinct prompt once (a pair's two completions share it). `reference`: under π_ref."""
+        n, P = prompts.shape
+        obs = torch.cat([prompts, torch.full((n, self.text.max_new_tokens), self.text.pad_id, dtype=prompts.dtype,
+                                             device=prompts.device)], dim=1)[None]  # [1, n, P + max_new_tokens]
+        action = completions.T  # [T, n]
+        per_token = (self.reference_log_prob(obs, action) if reference else
+                     self.evaluate(obs, action, entropy=False)[0]).T  # [n, T]
+        total = torch.where(mask, per_token, torch.zeros_like(per_token)).sum(-1)
+        return total / mask.sum(-1).clamp(min=1) if mean else total
+
     @torch.no_grad()
     def reference_log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """log π_ref(a_t | context_t) [T, n] under the reference model."""

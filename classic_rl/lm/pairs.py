@@ -1,0 +1,73 @@
+"""Preference pairs for DPO and reward models: TRL's format (`prompt`, `chosen`, `rejected`), read from
+JSONL / CSV / Parquet, tokenized the way the text envs feed prompts, and scored in one pass.
+
+    prompts    [B, P]  left-padded prompt tokens (the env's chat template, system prompt)
+    chosen     [B, T]  the preferred completion's tokens + EOS, filled with EOS after its end
+    rejected   [B, T]  the other completion, likewise
+    *_mask     [B, T]  True on a completion's own tokens (its EOS included)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from classic_rl.config import UserError
+from classic_rl.envs.text import encode_prompt
+from classic_rl.envs.text_tasks import check_rows, read_rows
+
+
+def read_pairs(source: Any, key: str = "agent.pairs") -> list[dict[str, Any]]:
+    """Rows with string `prompt`, `chosen` and `rejected` (non-empty, and different); one-line errors."""
+    rows = read_rows(source, key) if isinstance(source, str) else check_rows(source, key)
+    for i, row in enumerate(rows):
+        missing = [c for c in ("chosen", "rejected") if not isinstance(row.get(c), str)]
+        if missing:
+            raise UserError(f"{key}: row {i} has no {' / '.join(repr(c) for c in missing)} column (a string); "
+                            "a pair row is {prompt, chosen, rejected}")
+        empty = [c for c in ("chosen", "rejected") if not row[c].strip()]
+        if empty:
+            raise UserError(f"{key}: row {i} has an empty {empty[0]!r} completion")
+    return rows
+
+
+@dataclass(frozen=True)
+class PairBatch:
+    prompts: torch.Tensor
+    chosen: torch.Tensor
+    chosen_mask: torch.Tensor
+    rejected: torch.Tensor
+    rejected_mask: torch.Tensor
+
+
+def encode_pairs(tokenizer: Any, rows: list[dict[str, Any]], chat_template: bool = True,
+                 system_prompt: str | None = None, max_completion_tokens: int | None = None,
+                 device: str | torch.device = "cpu") -> PairBatch:
+    """Tokenize pairs (see the module docstring); completions longer than `max_completion_tokens`
+    (EOS included) are cut."""
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    prompts = [encode_prompt(tokenizer, row["prompt"], chat_template, system_prompt) for row in rows]
+
+    def completion(text: str) -> list[int]:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"] + [eos]
+        return ids[:max_completion_tokens] if max_completion_tokens else ids
+
+    chosen = [completion(row["chosen"]) for row in rows]
+    rejected = [completion(row["rejected"]) for row in rows]
+    P, T = max(map(len, prompts)), max(map(len, chosen + rejected))
+    prompt_tensor = torch.full((len(rows), P), pad, dtype=torch.int64)
+    for i, ids in enumerate(prompts):
+        prompt_tensor[i, P - len(ids):] = torch.tensor(ids)
+
+    def right_padded(seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = torch.full((len(seqs), T), eos, dtype=torch.int64)
+        mask = torch.zeros((len(seqs), T), dtype=torch.bool)
+        for i, ids in enumerate(seqs):
+            tokens[i, : len(ids)] = torch.tensor(ids)
+            mask[i, : len(ids)] = True
+        return tokens.to(device), mask.to(device)
+
+    return PairBatch(prompt_tensor.to(device), *right_padded(chosen), *right_padded(rejected))
