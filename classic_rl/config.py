@@ -210,6 +210,9 @@ class EnvConfig:
     reward_weights: Optional[list[float]] = None  # one per reward function; null: all 1
     system_prompt: Optional[str] = None  # text envs: a system message before every prompt
     format_pattern: Optional[str] = None  # reward `format`: a regular expression the whole completion must match
+    # text envs: the run directory of an agent=reward_model run whose score is the training reward; the
+    # task's own reward is logged beside it (train/true_reward_mean) and evaluation keeps it
+    reward_model: Optional[str] = None
     # set by classic_rl.train(env=OBJECT): the env was a Python object, which classic_rl.load(env=...) needs again
     python_object: bool = False
 

@@ -90,7 +90,7 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
 
 
 def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env: Any = None,
-               eval_env: Any = None, text: dict[str, Any] | None = None) -> tuple[Any, Any]:
+               eval_env: Any = None, text: dict[str, Any] | None = None, reward_model: Any = None) -> tuple[Any, Any]:
     """(training env, evaluation env) for a run: from the config, or from the Python API's env objects.
 
     An env instance (a vector env) cannot be copied for evaluation: `eval_env` is then required,
@@ -98,7 +98,8 @@ def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env:
     task = make_text_task(cfg.env, text) if env is None else None
     for note in task.notes if task is not None else ():
         console(f"note: {note}")
-    train_env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer, source=env, task=task)
+    extra = {"reward_model": reward_model} if reward_model is not None else {}  # training env only
+    train_env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer, source=env, task=task, **extra)
     episodes = cfg.eval.episodes
     source = eval_env if eval_env is not None else env
     if source is not None and (envs.is_vector_env(source) or isinstance(source, gymnasium.vector.VectorEnv)):
@@ -176,8 +177,33 @@ def holds_run(run_dir: Path) -> bool:
     return any((Path(run_dir) / name).exists() for name in RUN_FILES)
 
 
+def check_reward_model_dir(path: str) -> Path:
+    """env.reward_model: the run directory (or checkpoint.pt) of an agent=reward_model run; one-line errors."""
+    checkpoint = Path(path).expanduser()
+    checkpoint = checkpoint / ckpt.FILENAME if checkpoint.is_dir() else checkpoint
+    config_path = checkpoint.parent / "config.yaml"
+    if not checkpoint.is_file() or not config_path.is_file():
+        raise UserError(f"env.reward_model={path} is not a reward-model run (no checkpoint.pt and config.yaml there); "
+                        "pass the run directory of an agent=reward_model run")
+    try:
+        name = (yaml.safe_load(config_path.read_text()) or {}).get("agent", {}).get("name")
+    except (yaml.YAMLError, AttributeError):
+        name = None
+    if name != "reward_model":
+        raise UserError(f"env.reward_model={path} is an agent={name} run, not a reward model; pass the run "
+                        "directory of an agent=reward_model run")
+    return checkpoint
+
+
+def load_reward_model(path: str, device: torch.device) -> Any:
+    """A reward-model run as a text env's reward function: fn(prompts, completions) -> scores."""
+    agent, _, _, _ = restore_agent(ckpt.load(check_reward_model_dir(path)), str(device))
+    return agent.score
+
+
 def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None,
-              env_object: bool = False, text: dict[str, Any] | None = None) -> dict[str, Any] | None:
+              env_object: bool = False, text: dict[str, Any] | None = None,
+              agent_cfg: Any = None) -> dict[str, Any] | None:
     """The checks a run makes before it writes anything: device, mode keys, the checkpoint (read
     safely) and its config, the model path, and that `run_dir` (when known) holds no other run.
     Returns the checkpoint's payload when resuming. One-line UserError / ConfigError.
@@ -198,6 +224,16 @@ def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None,
     if cfg.mode != "train" and cfg.resume:
         raise UserError(f"resume={cfg.resume} continues training and is not read with mode={cfg.mode}; "
                         f"pass checkpoint=PATH to {cfg.mode} a run")
+    if cfg.mode == "train" and agent_cfg is not None and (getattr(agent_cfg, "pairs", None) is not None
+                                                          or agent_cfg.name == "reward_model"):
+        from classic_rl.agents.reward_model import load_pair_data
+
+        load_pair_data(agent_cfg, cfg.seed, [])  # the pair files, before any model loads
+    if cfg.mode == "train" and cfg.env.reward_model:
+        if not is_text_env(cfg.env.name):
+            raise UserError(f"env.reward_model scores language-model completions; env={cfg.env.name} is not a text "
+                            "env: leave env.reward_model unset")
+        check_reward_model_dir(cfg.env.reward_model)
     if cfg.model is not None and cfg.model.path and cfg.model.name in ("path", "tiny"):
         from classic_rl.lm.model import check_model_dir
 
@@ -247,7 +283,8 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
             config = {**config, "resume": str(run_dir)}
             cfg, agent_cfg = load_config(config)
     objects = env is not None or any(v is not None for v in (text or {}).values())
-    payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None, env_object=objects, text=text)
+    payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None, env_object=objects, text=text,
+                        agent_cfg=agent_cfg)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -268,9 +305,10 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
 def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path, device: torch.device,
            payload: dict[str, Any] | None, callbacks: Sequence[Any], env_object: Any, eval_object: Any,
            text: dict[str, Any] | None) -> dict[str, Any]:
+    reward_model = load_reward_model(cfg.env.reward_model, device) if cfg.env.reward_model else None
     lm = load_model(cfg, device)
     tokenizer = lm.tokenizer if lm is not None else None
-    env, eval_env = build_envs(cfg, device, tokenizer, env_object, eval_object, text)
+    env, eval_env = build_envs(cfg, device, tokenizer, env_object, eval_object, text, reward_model)
     try:
         agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)
     except (ConfigError, UserError):
@@ -287,7 +325,7 @@ def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path
                     shutil.copyfile(source_dir / name, run_dir / name)
     start_step = payload["trainer"]["env_steps"] if payload else 0
     logger = Logger(run_dir, cfg.logger, cfg.train.total_steps, start_step=start_step)
-    for note in logger.notes:
+    for note in [*logger.notes, *getattr(agent, "notes", [])]:
         logger.message(note)
     resolved = yaml.safe_dump(config, sort_keys=False)
     atomic_write_text(run_dir / "config.yaml", resolved)
@@ -406,6 +444,17 @@ def evaluate_checkpoint(cfg: RunConfig, run_dir: Path, device: torch.device) -> 
     agent, _, saved_cfg, tokenizer = restore_agent(payload, str(device))
     eval_env = make_env(saved_cfg.env, device, cfg.eval.seed, num_envs=cfg.eval.episodes, tokenizer=tokenizer,
                         evaluation=True)
+    if hasattr(agent, "evaluation"):  # a reward model: pairwise accuracy on its held-out pairs
+        returns, lengths, extra = agent.evaluation()
+        result = {"agent": saved_cfg.agent["name"], "env": saved_cfg.env.name,
+                  "checkpoint": str(ckpt.resolve(cfg.checkpoint)), "eval_return_mean": float(returns.mean()),
+                  "eval_return_std": float(returns.std()), "eval_episodes": int(len(returns)),
+                  **{f"eval_{k}": v for k, v in extra.items()}}
+        atomic_write_text(run_dir / "eval.json", json.dumps(result, indent=2))
+        eval_env.close()
+        console(f"eval {result['agent']} on {result['env']}: held-out pairwise accuracy "
+                f"{result['eval_return_mean']:.3f} over {result['eval_episodes']} pairs")
+        return result
     returns, lengths = evaluate(agent, eval_env, cfg.eval.episodes, cfg.eval.seed)
     if cfg.eval.samples > 1 and not is_text_env(saved_cfg.env.name):
         raise UserError(f"eval.samples={cfg.eval.samples} (pass@k, maj@k) applies to text envs; leave eval.samples=1")

@@ -8,6 +8,8 @@ Glossary (one name per concept, everywhere in classic_rl):
     episode      reset to termination or truncation of one environment.
     rollout      the batch of vector steps an on-policy agent collects before an update.
     evaluation   eval.episodes episodes of the deterministic policy on separate, re-seeded envs.
+    offline      an agent that learns from a file (agent.offline: a reward model, DPO on a pair file)
+                 takes no env steps: the loop calls update() alone, and a step is one training pair.
 
 Loop: obs -> agent.act -> env.step -> agent.observe -> agent.update() when agent.ready().
 Training seconds exclude evaluation and checkpoint writing.
@@ -47,6 +49,8 @@ def peak_memory_mb() -> float:
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
+# an evaluation record's own keys; any other (pass@1, minimal_pair_accuracy, ...) also goes to the summary
+EVALUATION_KEYS = ("env_step", "return_mean", "return_std", "length_mean", "train_seconds", "train_cpu_seconds")
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 
@@ -93,6 +97,7 @@ class Trainer:
         self.solved: dict[str, float] | None = None
         self.stop_signal: int | None = None  # the signal that asked the run to stop
         self.diverged: dict[str, Any] | None = None
+        self._true_reward = [0.0, 0]  # sum and count of info["true_reward"] since the last log
         self._wall_start = time.perf_counter()  # start of this process's part of the run
 
     # ------------------------------------------------------------------ the loop
@@ -102,7 +107,7 @@ class Trainer:
         # signal handlers can only be set from the main thread (train() called from a worker thread runs without)
         main_thread = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.signal(sig, self._request_stop) for sig in SIGNAL_NAMES} if main_thread else {}
-        cfg, n = self.train_cfg, self.env.num_envs
+        cfg = self.train_cfg
         next_log = self._next_multiple(self.logger.cfg.log_every_steps)
         next_eval = self._next_multiple(self.eval_cfg.every_steps)
         next_ckpt = self._next_multiple(cfg.checkpoint_every_steps)
@@ -115,30 +120,29 @@ class Trainer:
             if self.eval_cfg.at_start and not self.evaluations:
                 self._evaluate()
                 clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
+            offline = getattr(self.agent, "offline", False)
             while self.env_steps < cfg.total_steps and self.stop_signal is None and not self.stopped_by_callback:
-                action = self.agent.act(self.obs)
-                next_obs, reward, terminated, truncated, info = self.env.step(action)
-                active = info.get("active")  # lock-step envs: rows waiting for the round take no step
-                round_reward = info.get("round_reward")  # text envs: the whole round's rewards, at its end
-                self.agent.observe(Transition(self.obs, action, reward, info["final_obs"], terminated, truncated,
-                                              active, round_reward))
-                self.obs = next_obs
-                self.env_steps += n if active is None else int(active.sum())
-                self._track_episodes(reward, terminated | truncated, clock0, active, round_reward)
-                if self.agent.ready():
-                    stats = self.agent.update()
+                if offline:  # no env step: the next batch of the agent's own data
+                    update = self.agent.update()
+                    self.env_steps += self.agent.batch_size
+                else:
+                    update = self._env_step(clock0)
+                if update is not None:
+                    stats = update
                     if (bad := first_non_finite(stats)) is not None:
                         self.diverged = {"step": self.env_steps, "what": f"train/{bad}"}
                         self.logger.scalars(self.env_steps, {f"train/{k}": v for k, v in stats.items()})
                         break
                     self._notify("on_update", self.env_steps, stats)
-
                 if self.env_steps >= next_log:
                     next_log = self._next_multiple(self.logger.cfg.log_every_steps)
                     now = time.perf_counter()
                     sps = (self.env_steps - sps_steps) / max(now - sps_clock, 1e-9)
                     sps_steps, sps_clock = self.env_steps, now
                     scalars = {**{f"train/{k}": v for k, v in stats.items()}, "perf/sps": sps}
+                    if self._true_reward[1]:  # a learned reward model: the task's own reward beside it
+                        scalars["train/true_reward_mean"] = self._true_reward[0] / self._true_reward[1]
+                        self._true_reward = [0.0, 0]
                     self.logger.scalars(self.env_steps, scalars)
                     self.logger.progress(self.env_steps, sps)
                     self._notify("on_log", self.env_steps, scalars)
@@ -171,6 +175,21 @@ class Trainer:
                                 f"saved; continue with: python -m classic_rl resume={self.run_dir}")
         self.wall_seconds = self._wall_now()
         return self.summary(interrupted)
+
+    def _env_step(self, clock0: float) -> dict[str, float] | None:
+        """One vector step: act, step, observe; the update's stats when the agent was ready, else None."""
+        action = self.agent.act(self.obs)
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
+        active = info.get("active")  # lock-step envs: rows waiting for the round take no step
+        round_reward = info.get("round_reward")  # text envs: the whole round's rewards, at its end
+        self.agent.observe(Transition(self.obs, action, reward, info["final_obs"], terminated, truncated,
+                                      active, round_reward))
+        self.obs = next_obs
+        self.env_steps += self.env.num_envs if active is None else int(active.sum())
+        self._track_episodes(reward, terminated | truncated, clock0, active, round_reward)
+        if (true_reward := info.get("true_reward")) is not None:
+            self._true_reward = [self._true_reward[0] + float(true_reward.sum()), self._true_reward[1] + true_reward.numel()]
+        return self.agent.update() if self.agent.ready() else None
 
     def _request_stop(self, signum, frame) -> None:
         if self.stop_signal is not None:  # a second signal: stop hard
@@ -210,9 +229,12 @@ class Trainer:
     def _evaluate(self) -> bool:
         """Evaluate, log, record when the env is first solved; True if at or above the threshold."""
         cfg = self.eval_cfg
-        returns, lengths = evaluate(self.agent, self.eval_env, cfg.episodes, cfg.seed)
-        sampled = {"pass@1": float((returns >= cfg.correct_reward).mean())} if self.eval_env.spec.text else {}
-        if cfg.samples > 1:  # text envs (checked at start)
+        if hasattr(self.agent, "evaluation"):  # an agent that scores itself (a reward model: held-out pairs)
+            returns, lengths, sampled = self.agent.evaluation()
+        else:
+            returns, lengths = evaluate(self.agent, self.eval_env, cfg.episodes, cfg.seed)
+            sampled = {"pass@1": float((returns >= cfg.correct_reward).mean())} if self.eval_env.spec.text else {}
+        if cfg.samples > 1 and not hasattr(self.agent, "evaluation"):  # text envs (checked at start)
             sampled.update(evaluate_samples(self.agent, self.eval_env, cfg.episodes, cfg.seed, cfg.samples,
                                             cfg.correct_reward))
         result = {
@@ -256,7 +278,7 @@ class Trainer:
             "eval_return_mean": last.get("return_mean"),
             "eval_return_std": last.get("return_std"),
             "eval_episodes": self.eval_cfg.episodes if last else 0,
-            **{f"eval_{k}": v for k, v in last.items() if k.startswith(("pass@", "maj@"))},
+            **{f"eval_{k}": v for k, v in last.items() if k not in EVALUATION_KEYS},  # pass@k, maj@k, ...
             "reward_threshold": self.threshold,
             "solved_at_step": self.solved["step"] if self.solved else None,
             "solved_at_seconds": round(self.solved["seconds"], 3) if self.solved else None,

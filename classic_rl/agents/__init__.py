@@ -12,6 +12,7 @@ from classic_rl.agents.grpo import GRPO, GRPOConfig
 from classic_rl.agents.a2c import A2C, A2CConfig
 from classic_rl.agents.ppo import PPO, PPOConfig
 from classic_rl.agents.reinforce import Reinforce, ReinforceConfig
+from classic_rl.agents.reward_model import RewardModel, RewardModelConfig
 from classic_rl.agents.tabular import TabularAgent, TabularConfig
 from classic_rl.config import ConfigError, UserError, from_dict
 from classic_rl.envs.base import EnvSpec
@@ -24,6 +25,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "ppo": (PPOConfig, PPO),
     "grpo": (GRPOConfig, GRPO),
     "dpo": (DPOConfig, DPO),
+    "reward_model": (RewardModelConfig, RewardModel),
     "ddpg": (DDPGConfig, DDPG),
     "q_learning": (TabularConfig, TabularAgent),
     "sarsa": (TabularConfig, TabularAgent),

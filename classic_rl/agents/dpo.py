@@ -1,9 +1,16 @@
-"""Online DPO (Rafailov et al. 2023; the seeds' DPO loss; online as in Guo et al. 2024, "Direct
-Language Model Alignment from Online AI Feedback"): each round samples G completions per prompt
-(a text env with `env.group_size` G), pairs the group's best completion (chosen) against its worst
-(rejected) by the task's reward, drops groups whose best and worst tie, and minimises the preference
-loss `losses.dpo_loss` (sigmoid: DPO; ipo: IPO; hinge) on the pairs' sequence log-probabilities
-against the frozen reference (the start model; with LoRA, the base model with adapters off).
+"""DPO (Rafailov et al. 2023; the seeds' DPO loss), online or offline, minimising the preference loss
+`losses.dpo_loss` (sigmoid: DPO; ipo: IPO; hinge) on pairs' sequence log-probabilities against the
+frozen reference (the start model; with LoRA, the base model with adapters off).
+
+Online (as in Guo et al. 2024, "Direct Language Model Alignment from Online AI Feedback"): each round
+samples G completions per prompt (a text env with `env.group_size` G), pairs the group's best
+completion (chosen) against its worst (rejected) by the env's reward (the task's, or a learned
+reward model's with env.reward_model), and drops groups whose best and worst tie.
+
+Offline (`agent.pairs=FILE`, TRL's prompt/chosen/rejected rows): each update takes the next
+`batch_size` pairs of the file (epochs in a seeded order) and takes no env steps; the run's step
+count counts training pairs. Each pair's reference log-probs are computed once and kept.
+Evaluation is the env's as for every LM agent: greedy held-out accuracy on the task.
 
 A pair's two completions share their prompt, which the policy encodes once for both.
 """
@@ -17,8 +24,9 @@ import torch
 
 from classic_rl.agents.base import annealed_lr, load_round_agent_state, round_agent_state
 from classic_rl.buffers.rollout import LockstepCollector
-from classic_rl.config import ConfigError, non_negative, positive
+from classic_rl.config import ConfigError, UserError, non_negative, positive
 from classic_rl.envs.base import EnvSpec
+from classic_rl.lm.pairs import PairSampler, encode_pairs, read_pairs
 from classic_rl.losses import dpo_loss, masked
 from classic_rl.optim import adam, clip_grad_norm, set_lr
 
@@ -34,6 +42,9 @@ class DPOConfig:
     epochs: int = field(default=1, metadata=positive("gradient steps on each round's pairs"))
     max_grad_norm: float = field(default=1.0, metadata=positive("gradient clipping by global norm"))
     weight_decay: float = field(default=0.0, metadata=non_negative("AdamW weight decay"))
+    pairs: Optional[str] = None  # offline DPO on this pair file (JSONL / CSV / Parquet; rows split=eval skipped)
+    batch_size: int = field(default=16, metadata=positive("offline: pairs per update"))
+    max_completion_tokens: int = field(default=64, metadata=positive("offline: completion tokens kept"))
 
     @staticmethod
     def supports(spec: EnvSpec) -> str | None:
@@ -68,6 +79,7 @@ class DPO:
         self.group_size = spec.group_size
         torch.manual_seed(seed)
         self.policy = LMPolicy(lm, spec.text, lm.temperature, value_head=False, reference=True)
+        self.policy_tokenizer = lm.tokenizer
         self.params = self.policy.trainable_parameters()
         self.optimizer = adam([{"params": self.params}], cfg.lr, weight_decay=cfg.weight_decay)
         self.generator = torch.Generator(self.device)
@@ -75,6 +87,22 @@ class DPO:
         self.collector = LockstepCollector.for_spec(spec, self.policy, self.generator)
         self.env_steps = 0
         self.updates = 0
+        self.offline = cfg.pairs is not None  # the trainer calls update() without stepping the env
+        self.batch_size = cfg.batch_size
+        self.sampler = PairSampler(1, seed)
+        self._pairs: list[dict[str, Any]] | None = None
+        self._reference: torch.Tensor | None = None  # [pairs, 2] log π_ref of chosen, rejected; NaN: not yet
+
+    @property
+    def pairs(self) -> list[dict[str, Any]]:
+        """Offline: the pair file's training rows, read on first use."""
+        if self._pairs is None:
+            self._pairs = [r for r in read_pairs(self.cfg.pairs, "agent.pairs") if r.get("split", "train") != "eval"]
+            if not self._pairs:
+                raise UserError(f"agent.pairs={self.cfg.pairs} has no training pairs (every row is split=eval)")
+            self.sampler.size = len(self._pairs)
+            self._reference = torch.full((len(self._pairs), 2), float("nan"), device=self.device)
+        return self._pairs
 
     def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
         return self.collector.act(obs, explore)
@@ -96,6 +124,8 @@ class DPO:
         return total / mask.sum(0).clamp(min=1) if self.cfg.loss == "ipo" else total
 
     def update(self) -> dict[str, float]:
+        if self.offline:
+            return self.offline_update()
         c = self.cfg
         set_lr(self.optimizer, self.lr)
         r = self.collector.rollout()
@@ -124,8 +154,42 @@ class DPO:
         self.updates += 1
         return out
 
+    def offline_update(self) -> dict[str, float]:
+        """One step on the next `batch_size` pairs of the pair file."""
+        c, mean = self.cfg, self.cfg.loss == "ipo"
+        index = self.sampler.next(self.batch_size)
+        rows = [self.pairs[i] for i in index.tolist()]
+        text = self.spec.text
+        batch = encode_pairs(self.policy_tokenizer, rows, text.chat_template, text.system_prompt,
+                             c.max_completion_tokens, self.device)
+        prompts = batch.prompts.repeat_interleave(2, dim=0)  # chosen, rejected side by side: one prompt
+        completions = torch.stack([batch.chosen, batch.rejected], dim=1).flatten(0, 1)
+        mask = torch.stack([batch.chosen_mask, batch.rejected_mask], dim=1).flatten(0, 1)
+        missing = self._reference[index.to(self.device)].isnan().any(-1)
+        if missing.any():  # each pair's reference log-probs once
+            rows2 = missing.repeat_interleave(2)
+            ref = self.policy.sequence_log_prob(prompts[rows2], completions[rows2], mask[rows2], reference=True,
+                                                mean=mean)
+            self._reference[index.to(self.device)[missing]] = ref.view(-1, 2)
+        ref = self._reference[index.to(self.device)]  # [B, 2]
+        set_lr(self.optimizer, self.lr)
+        stats: dict[str, torch.Tensor] = {}
+        for _ in range(c.epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            log_prob = self.policy.sequence_log_prob(prompts, completions, mask, mean=mean)
+            loss, stats = dpo_loss(log_prob[0::2], log_prob[1::2], ref[:, 0], ref[:, 1], c.beta, c.loss)
+            loss.backward()
+            stats = {"loss": loss.detach(), **stats, "grad_norm": clip_grad_norm(self.params, c.max_grad_norm)}
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.env_steps += len(rows)
+        self.updates += 1
+        return {**{k: float(v) for k, v in stats.items()}, "pairs": float(len(rows)), "learning_rate": self.lr}
+
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
-        return round_agent_state(self, include_buffer)
+        return {**round_agent_state(self, include_buffer), "sampler": self.sampler.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         load_round_agent_state(self, state)
+        if "sampler" in state:
+            self.sampler.load_state_dict(state["sampler"])

@@ -61,7 +61,7 @@ def make(
             raise UserError(f"unknown text env {env_id!r}; built-in: {', '.join(TASKS)}; env=text takes "
                             "env.dataset=PATH and env.reward_funcs")
         return TextVectorEnv(task or env_id, tokenizer, num_envs, device, seed, max_new_tokens, group_size, split,
-                             chat_template)
+                             chat_template, reward_model=kwargs.get("reward_model"))
     if env_id is None and entry_point is not None:
         env = _from_entry_point(entry_point, num_envs, device, seed, max_episode_steps, compile, vectorization_mode,
                                 **kwargs)

@@ -8,6 +8,8 @@ action is the next token, the reward comes at the end of the completion from the
     reward   0 on every step; the task's reward functions (envs/text_tasks.py) score the whole round
              in one call once its last row has ended, and that step's info["round_reward"] [N] holds
              each row's reward, which belongs to that row's last step (`spec.round_reward`, envs/base.py).
+             With a learned reward model (env.reward_model) its score is the reward and the task's own
+             is info["true_reward"] [N].
 
 Lock-step (envs/base.py): a round gives every row a prompt, rows g*G .. g*G+G-1 share one
 (`group_size` G, GRPO's groups); finished rows wait (`info["active"]` False) until all are done,
@@ -54,6 +56,8 @@ class TextSpec:
     pad_id: int
     eos_id: int
     vocab_size: int
+    chat_template: bool = True  # how prompts were encoded (encode_prompt): pair files are encoded the same way
+    system_prompt: str | None = None
 
 
 class TextVectorEnv:
@@ -68,6 +72,7 @@ class TextVectorEnv:
         group_size: int = 1,
         split: str = "train",
         chat_template: bool = True,
+        reward_model: Any = None,
     ) -> None:
         if isinstance(task, str):
             task = make_task(task, max_new_tokens=max_new_tokens)
@@ -77,6 +82,9 @@ class TextVectorEnv:
         if num_envs % group_size:
             raise UserError(f"env.num_envs = {num_envs} is not a multiple of env.group_size = {group_size}")
         self.task, self.tokenizer = task, tokenizer
+        # a learned reward (lm/reward_model.py, TRL's reward-function signature) in place of the task's;
+        # the task's own reward is still computed, as info["true_reward"]
+        self.reward_model = reward_model
         self.rows = task.rows[split]
         self.num_envs, self.device = num_envs, torch.device(device)
         self.max_new_tokens, self.group_size, self.split = max_new_tokens, group_size, split
@@ -93,7 +101,8 @@ class TextVectorEnv:
         vocab = len(tokenizer)
         self.single_observation_space = gym.spaces.MultiDiscrete(np.full(width, vocab, dtype=np.int64))
         self.single_action_space = gym.spaces.Discrete(vocab)
-        self.text = TextSpec(self.prompt_width, max_new_tokens, self.pad_id, self.eos_id, vocab)
+        self.text = TextSpec(self.prompt_width, max_new_tokens, self.pad_id, self.eos_id, vocab, chat_template,
+                             task.system_prompt)
         self.spec = EnvSpec(
             id=task.name, num_envs=num_envs, observation_space=self.single_observation_space,
             action_space=self.single_action_space, max_episode_steps=max_new_tokens, reward_threshold=None,
@@ -158,8 +167,12 @@ class TextVectorEnv:
         info = {"final_obs": final_obs, "active": active}
         if not self.active.any():  # the round is over: score all of it in one call
             samples = sorted(self.samples, key=lambda sample: sample["row"])
-            rewards = self.task.score([self.rows[self.prompt_index[s["row"]]] for s in samples],
-                                      [s["completion"] for s in samples], [s.pop("ids") for s in samples])
+            rows = [self.rows[self.prompt_index[s["row"]]] for s in samples]
+            completions = [s["completion"] for s in samples]
+            rewards = self.task.score(rows, completions, [s.pop("ids") for s in samples])
+            if self.reward_model is not None:
+                info["true_reward"] = torch.tensor(rewards, dtype=torch.float32, device=self.device)
+                rewards = self.reward_model([row["prompt"] for row in rows], completions)
             for sample, value in zip(samples, rewards):
                 sample["reward"] = value
             self.last_samples = samples

@@ -71,3 +71,60 @@ def encode_pairs(tokenizer: Any, rows: list[dict[str, Any]], chat_template: bool
         return tokens.to(device), mask.to(device)
 
     return PairBatch(prompt_tensor.to(device), *right_padded(chosen), *right_padded(rejected))
+
+
+def split_pairs(rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]] | None, eval_fraction: float,
+                seed: int, key: str = "agent.pairs") -> tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]:
+    """(training pairs, held-out pairs, a note or None): `eval_rows` when given, else the file's `split`
+    column (train | eval), else the pairs of a seeded `eval_fraction` of the distinct prompts (a
+    prompt's pairs stay on one side, so held-out accuracy is on prompts training never saw)."""
+    if eval_rows is not None:
+        return [r for r in rows if r.get("split", "train") != "eval"], eval_rows, None
+    if any("split" in r for r in rows):
+        bad = sorted({str(r.get("split")) for r in rows} - {"train", "eval"})
+        if bad:
+            raise UserError(f"{key}: column 'split' holds {bad[0]!r}; it may hold train or eval")
+        train, held = [r for r in rows if r.get("split") == "train"], [r for r in rows if r.get("split") == "eval"]
+        if train and held:
+            return train, held, None
+    prompts = sorted({r["prompt"] for r in rows})
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(prompts), generator=generator).tolist()
+    held_prompts = {prompts[i] for i in order[: max(1, round(eval_fraction * len(prompts)))]}
+    if len(held_prompts) == len(prompts):
+        raise UserError(f"{key}: all {len(rows)} pairs share one prompt; held-out pairs need other prompts: pass "
+                        "agent.eval_pairs=FILE")
+    train = [r for r in rows if r["prompt"] not in held_prompts]
+    held = [r for r in rows if r["prompt"] in held_prompts]
+    note = (f"{key}: no split column and no agent.eval_pairs: the pairs of {len(held_prompts)} of "
+            f"{len(prompts)} prompts ({len(held)} pairs) are held out for evaluation")
+    return train, held, note
+
+
+class PairSampler:
+    """Batches of pair indices: passes over the data, each in a fresh seeded order (a data loader's epochs)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.zeros(0, dtype=torch.int64)
+
+    def next(self, batch_size: int) -> torch.Tensor:
+        while len(self.order) < batch_size:
+            self.order = torch.cat([self.order, torch.randperm(self.size, generator=self.generator)])
+        index, self.order = self.order[:batch_size], self.order[batch_size:]
+        return index
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "order": self.order.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order = state["order"].clone()
+
+
+def pair_margins(rows: list[dict[str, Any]], device: str | torch.device = "cpu") -> torch.Tensor | None:
+    """The rows' `margin` column [B] (TRL's RewardTrainer and Llama 2's margin), or None when no row has one."""
+    if not any("margin" in r for r in rows):
+        return None
+    return torch.tensor([float(r.get("margin", 0.0)) for r in rows], device=device)

