@@ -64,7 +64,7 @@ def sample(lm: Any, prompts: list[str], samples: int, max_new_tokens: int, chat_
 
 def change_last_number(text: str, answer: float, rng: random.Random) -> str | None:
     """`text` with its last number replaced by a wrong one (answer ± 1..3, never negative when the answer isn't)."""
-    match = None if "," in text else _LAST_NUMBER.search(text)  # 1,234: not a plain number to swap
+    match = None if "," in text else _LAST_NUMBER.search(text)  # 1,234 or a list: left out
     if match is None:
         return None
     candidates = [answer + d for d in (-3, -2, -1, 1, 2, 3) if answer + d >= 0 or answer < 0]

@@ -18,7 +18,7 @@ A pair's two completions share their prompt, which the policy encodes once for b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import torch
 
@@ -42,7 +42,8 @@ class DPOConfig:
     epochs: int = field(default=1, metadata=positive("gradient steps on each round's pairs"))
     max_grad_norm: float = field(default=1.0, metadata=positive("gradient clipping by global norm"))
     weight_decay: float = field(default=0.0, metadata=non_negative("AdamW weight decay"))
-    pairs: Optional[str] = None  # offline DPO on this pair file (JSONL / CSV / Parquet; rows split=eval skipped)
+    # offline DPO on this pair file or list of files (JSONL / CSV / Parquet; rows with split=eval skipped)
+    pairs: Union[str, list[str], None] = None
     batch_size: int = field(default=16, metadata=positive("offline: pairs per update"))
     max_completion_tokens: int = field(default=64, metadata=positive("offline: completion tokens kept"))
 

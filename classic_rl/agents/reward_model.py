@@ -13,7 +13,7 @@ function for text envs: `env.reward_model=RUN_DIR` (lm/reward_model.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import torch
 
@@ -27,7 +27,8 @@ from classic_rl.optim import adam, clip_grad_norm, set_lr
 @dataclass(frozen=True)
 class RewardModelConfig:
     name: Literal["reward_model"] = "reward_model"
-    pairs: Optional[str] = None  # JSONL / CSV / Parquet of prompt, chosen, rejected (+ split, margin); required
+    # JSONL / CSV / Parquet of prompt, chosen, rejected (+ split, margin), or a list of such files; required
+    pairs: Union[str, list[str], None] = None
     eval_pairs: Optional[str] = None  # held-out pairs; null: the split column, else eval_fraction of the prompts
     minimal_pairs: Optional[str] = None  # more held-out pairs, scored as eval/minimal_pair_accuracy
     eval_fraction: float = field(default=0.1, metadata=positive("share of prompts held out when nothing else is"))

@@ -20,7 +20,10 @@ from classic_rl.envs.text_tasks import check_rows, read_rows
 
 
 def read_pairs(source: Any, key: str = "agent.pairs") -> list[dict[str, Any]]:
-    """Rows with string `prompt`, `chosen` and `rejected` (non-empty, and different); one-line errors."""
+    """Rows with string `prompt`, `chosen` and `rejected` (non-empty); one-line errors. `source`: a file
+    path, a list of paths (their rows one after the other), or rows (a list of dicts, a datasets.Dataset)."""
+    if isinstance(source, (list, tuple)) and source and all(isinstance(s, str) for s in source):
+        return [row for path in source for row in read_pairs(path, key)]
     rows = read_rows(source, key) if isinstance(source, str) else check_rows(source, key)
     for i, row in enumerate(rows):
         missing = [c for c in ("chosen", "rejected") if not isinstance(row.get(c), str)]

@@ -1,0 +1,56 @@
+"""experiments/lm_pairs.py: pairs from scored samples (correct vs wrong, held-out from held-out prompts)
+and minimal pairs (only the final number changed), known answers without a language model."""
+
+import importlib.util
+import random
+import re
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def lm_pairs():
+    spec = importlib.util.spec_from_file_location("lm_pairs", ROOT / "experiments" / "lm_pairs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_change_last_number_changes_only_the_final_number(lm_pairs):
+    rng = random.Random(0)
+    for _ in range(50):
+        changed = lm_pairs.change_last_number("3 + 4 = 7 so 7 it is.", 7.0, rng)
+        prefix, number, suffix = re.fullmatch(r"(3 \+ 4 = 7 so )(\d+)( it is\.)", changed).groups()
+        assert int(number) != 7 and abs(int(number) - 7) <= 3
+    assert lm_pairs.change_last_number("no number here", 7.0, rng) is None
+    assert lm_pairs.change_last_number("1,234", 1234.0, rng) is None
+    assert all(int(lm_pairs.change_last_number("0", 0.0, rng)) > 0 for _ in range(20))  # never a negative sum
+
+
+def test_build_pairs_correct_against_wrong_and_held_out_from_held_out_prompts(lm_pairs):
+    from classic_rl.envs.text_tasks import make_task
+
+    task = make_task("text-arith")
+    rows = {split: task.rows[split][:3] for split in ("train", "eval")}
+    task.rows = rows
+    answers = {split: [r["answer"] for r in rows[split]] for split in rows}
+    completions = {split: [[f"It is {a}.", f"It is {a + 1}.", "No idea.", f"{a}"] for a in answers[split]]
+                   for split in rows}
+    completions["train"][2] = ["wrong 99", "wrong 98", "", "x"]  # no correct sample: no pair for this prompt
+    natural, minimal, minimal_train, stats = lm_pairs.build(task, completions, 1.0, 4, 0, {"model": "m"})
+    for pair in natural:
+        split_rows = rows[pair["split"]]
+        row = next(r for r in split_rows if r["prompt"] == pair["prompt"])  # a prompt of the pair's own split
+        assert pair["chosen"] in (f"It is {row['answer']}.", f"{row['answer']}")
+        assert pair["rejected"] in (f"It is {row['answer'] + 1}.", "No idea.")
+        assert pair["model"] == "m" and pair["kind"] == "natural"
+    assert {p["prompt"] for p in natural if p["split"] == "train"} == {r["prompt"] for r in rows["train"][:2]}
+    assert stats["train"]["prompts_with_a_pair"] == 2 and stats["eval"]["prompts_with_a_pair"] == 3
+    assert len([p for p in natural if p["prompt"] == rows["eval"][0]["prompt"]]) == 2  # max(2 right, 2 wrong)
+    assert {p["split"] for p in minimal} == {"eval"} and {p["split"] for p in minimal_train} == {"train"}
+    for pair in minimal + minimal_train:
+        same = re.sub(r"\d+", "#", pair["chosen"]) == re.sub(r"\d+", "#", pair["rejected"])
+        assert same and pair["chosen"] != pair["rejected"]
+    assert stats["train"]["sample_accuracy"] == pytest.approx(4 / 12, abs=1e-3)
