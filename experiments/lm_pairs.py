@@ -13,7 +13,9 @@ TRL's format plus metadata:
     DIR/minimal.jsonl          held-out minimal pairs: a correct completion against the same text with
                                only its final number changed (a reward model that judges style alone
                                scores these at 0.5)
-    DIR/minimal_train.jsonl    the same construction on the training prompts (optional training data)
+    DIR/minimal_train.jsonl    the same construction on the training prompts, --minimal-variants wrong
+                               numbers per correct completion (optional training data for a reward model)
+    DIR/samples.jsonl          every sample with its reward (--from-samples rebuilds the pairs from it)
     DIR/summary.json           counts, sample accuracy, the command
 
 Held-out pairs come from held-out prompts only; nothing is downloaded (the model comes from the
@@ -62,27 +64,32 @@ def sample(lm: Any, prompts: list[str], samples: int, max_new_tokens: int, chat_
     return out
 
 
-def change_last_number(text: str, answer: float, rng: random.Random) -> str | None:
-    """`text` with its last number replaced by a wrong one (answer ± 1..3, never negative when the answer isn't)."""
+def change_last_number(text: str, answer: float, rng: random.Random, variants: int = 1) -> str | list[str] | None:
+    """`text` with its last number replaced by a wrong one (answer ± 1..3, never negative when the
+    answer isn't); with `variants` > 1 a list of that many distinct ones. None: no plain number."""
     match = None if "," in text else _LAST_NUMBER.search(text)  # 1,234 or a list: left out
     if match is None:
         return None
     candidates = [answer + d for d in (-3, -2, -1, 1, 2, 3) if answer + d >= 0 or answer < 0]
-    wrong = rng.choice(candidates)
-    wrong_text = str(int(wrong)) if float(wrong).is_integer() else str(wrong)
-    return text[: match.start()] + wrong_text + text[match.end():]
+    wrong = rng.sample(candidates, min(variants, len(candidates)))
+    texts = [text[: match.start()] + (str(int(w)) if float(w).is_integer() else str(w)) + text[match.end():]
+             for w in wrong]
+    return texts[0] if variants == 1 else texts
 
 
 def build(task: Any, completions: dict[str, list[list[str]]], correct: float, pairs_per_prompt: int,
-          seed: int, meta: dict[str, Any]) -> tuple[list[dict], list[dict], list[dict], dict[str, Any]]:
+          seed: int, meta: dict[str, Any], minimal_variants: int = 1
+          ) -> tuple[list[dict], list[dict], list[dict], dict[str, Any], list[dict]]:
     rng = random.Random(seed)
-    natural, minimal, minimal_train = [], [], []
+    natural, minimal, minimal_train, samples = [], [], [], []
     stats: dict[str, Any] = {}
     for split in ("train", "eval"):
         rows = task.rows[split]
         flat_rows = [row for row, texts in zip(rows, completions[split]) for _ in texts]
         flat = [c for texts in completions[split] for c in texts]
         rewards = task.score(flat_rows, flat, [[] for _ in flat])
+        samples += [{"prompt": row["prompt"], "split": split, "completion": c, "reward": r}
+                    for row, c, r in zip(flat_rows, flat, rewards)]
         k = len(completions[split][0]) if completions[split] else 0
         with_pair = 0
         for j, row in enumerate(rows):
@@ -97,19 +104,31 @@ def build(task: Any, completions: dict[str, list[list[str]]], correct: float, pa
                 for i in range(min(pairs_per_prompt, max(len(right), len(wrong)))):
                     natural.append({"prompt": row["prompt"], "chosen": right[i % len(right)],
                                     "rejected": wrong[i % len(wrong)], "kind": "natural", **base})
+            variants = minimal_variants if split == "train" else 1
             for text in right[:pairs_per_prompt]:  # minimal pairs: the same text, another final number
                 answer = parse_number(str(row.get("answer")))
-                changed = change_last_number(text, answer, rng) if answer is not None else None
-                if changed is not None and changed != text:
-                    pair = {"prompt": row["prompt"], "chosen": text, "rejected": changed, "kind": "minimal", **base}
-                    (minimal if split == "eval" else minimal_train).append(pair)
+                changed = change_last_number(text, answer, rng, variants) if answer is not None else None
+                for wrong in ([changed] if isinstance(changed, str) else changed or []):
+                    if wrong != text:
+                        pair = {"prompt": row["prompt"], "chosen": text, "rejected": wrong, "kind": "minimal", **base}
+                        (minimal if split == "eval" else minimal_train).append(pair)
         stats[split] = {"prompts": len(rows), "samples": len(flat),
                         "sample_accuracy": round(sum(r >= correct for r in rewards) / max(len(rewards), 1), 3),
                         "prompts_with_a_pair": with_pair}
     stats["pairs"] = {"natural_train": sum(p["split"] == "train" for p in natural),
                       "natural_eval": sum(p["split"] == "eval" for p in natural),
                       "minimal_train": len(minimal_train), "minimal_eval": len(minimal)}
-    return natural, minimal, minimal_train, stats
+    return natural, minimal, minimal_train, stats, samples
+
+
+def samples_by_prompt(task: Any, path: Path) -> dict[str, list[list[str]]]:
+    """A samples.jsonl back into {split: [completions of each of the task's prompts, in order]}."""
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for line in path.open():
+        if line.strip():
+            s = json.loads(line)
+            by_key.setdefault((s["split"], s["prompt"]), []).append(s["completion"])
+    return {split: [by_key.get((split, p), []) for p in task.prompts(split)] for split in ("train", "eval")}
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -125,6 +144,9 @@ def main() -> None:
     parser.add_argument("--model-path", help="model=path: a Hugging Face directory")
     parser.add_argument("--samples", type=int, default=16, help="completions per prompt (G)")
     parser.add_argument("--pairs-per-prompt", type=int, default=4)
+    parser.add_argument("--minimal-variants", type=int, default=1,
+                        help="training minimal pairs: distinct wrong final numbers per correct completion (1-6)")
+    parser.add_argument("--from-samples", type=Path, help="a samples.jsonl of an earlier run: pairs without sampling")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--correct", type=float, default=1.0, help="a completion with reward >= this is correct")
     parser.add_argument("--no-chat-template", action="store_true")
@@ -138,20 +160,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     task = make_task(args.env, dataset=args.dataset, system_prompt=args.system_prompt,
                      max_new_tokens=args.max_new_tokens)
-    lm = load(ModelConfig(name=args.model, path=args.model_path), "cpu", seed=args.seed)
-    lm.model.eval()
     start = time.perf_counter()
-    completions = {split: sample(lm, task.prompts(split), args.samples, args.max_new_tokens, not args.no_chat_template,
-                                 args.system_prompt, args.seed + i, args.batch_prompts)
-                   for i, split in enumerate(("train", "eval"))}
+    if args.from_samples:
+        completions = samples_by_prompt(task, args.from_samples)
+    else:
+        lm = load(ModelConfig(name=args.model, path=args.model_path), "cpu", seed=args.seed)
+        lm.model.eval()
+        completions = {split: sample(lm, task.prompts(split), args.samples, args.max_new_tokens,
+                                     not args.no_chat_template, args.system_prompt, args.seed + i, args.batch_prompts)
+                       for i, split in enumerate(("train", "eval"))}
     meta = {"model": args.model_path or args.model, "temperature": 1.0, "samples": args.samples, "seed": args.seed,
             "task": task.name}
-    natural, minimal, minimal_train, stats = build(task, completions, args.correct, args.pairs_per_prompt, args.seed,
-                                                   meta)
+    natural, minimal, minimal_train, stats, samples = build(task, completions, args.correct, args.pairs_per_prompt,
+                                                            args.seed, meta, args.minimal_variants)
     args.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(args.out / "pairs.jsonl", natural)
     write_jsonl(args.out / "minimal.jsonl", minimal)
     write_jsonl(args.out / "minimal_train.jsonl", minimal_train)
+    write_jsonl(args.out / "samples.jsonl", samples)
     stats.update(seconds=round(time.perf_counter() - start, 1), command=" ".join(["python", *sys.argv]))
     atomic_write_text(args.out / "summary.json", json.dumps(stats, indent=2))
     print(json.dumps(stats, indent=2))

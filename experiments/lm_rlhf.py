@@ -24,6 +24,7 @@ Writes experiments/results/lm_rlhf.{md,json} and lm_rlhf_grpo_rm.png.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import resource
@@ -129,7 +130,7 @@ def templated(tokenizer: Any, rows: list[dict[str, Any]]) -> list[dict[str, str]
 
 
 def worker(kind: str, side: str, pairs: Path, steps: int, batch: int, lr: float, beta: float, threads: int,
-           out: Path) -> None:
+           out: Path, model: str = "smollm2-135m") -> None:
     """One side of one comparison, in its own process (peak memory is the process's)."""
     import torch
 
@@ -137,7 +138,7 @@ def worker(kind: str, side: str, pairs: Path, steps: int, batch: int, lr: float,
     from classic_rl.lm.model import load
 
     torch.set_num_threads(threads)
-    lm = load(ModelConfig(name="smollm2-135m"), "cpu", seed=0)
+    lm = load(ModelConfig(name=model), "cpu", seed=0)
     rows = training_pairs(pairs)
     first = rows[:batch]
     generator = torch.Generator().manual_seed(1)
@@ -148,8 +149,9 @@ def worker(kind: str, side: str, pairs: Path, steps: int, batch: int, lr: float,
         from classic_rl.envs import make as make_env
         from classic_rl.losses import bradley_terry_loss
 
-        env = make_env("text-arith", num_envs=16, tokenizer=lm.tokenizer, group_size=8)
-        common = {"pairs": str(pairs / "pairs.jsonl"), "batch_size": batch, "lr": lr}
+        env = make_env("text-arith", num_envs=16, tokenizer=lm.tokenizer, group_size=8,
+                       chat_template=bool(getattr(lm.tokenizer, "chat_template", None)))
+        common = {"pairs": str(pairs / "pairs.jsonl"), "batch_size": batch, "lr": lr, "max_completion_tokens": 1024}
         if kind == "rm":
             agent = make(make_config({"name": "reward_model", **common}), env.spec, lm=lm)
             with torch.no_grad():
@@ -159,15 +161,21 @@ def worker(kind: str, side: str, pairs: Path, steps: int, batch: int, lr: float,
                 chosen, rejected = agent.rewards(first)
                 first_loss = bradley_terry_loss(chosen, rejected)[0].item()
         else:
+            from classic_rl.lm.pairs import encode_pairs
+            from classic_rl.losses import dpo_loss
+
             agent = make(make_config({"name": "dpo", "beta": beta, **common}), env.spec, lm=lm)
-            first_loss = None
+            b = encode_pairs(lm.tokenizer, first, env.spec.text.chat_template, None, 1024)
+            with torch.no_grad():
+                score = [agent.policy.sequence_log_prob(b.prompts, c, m, reference=ref) for c, m in
+                         ((b.chosen, b.chosen_mask), (b.rejected, b.rejected_mask)) for ref in (False, True)]
+                loss, stats = dpo_loss(score[0], score[2], score[1], score[3], beta)
+            first_loss = loss.item()
+            first_stats = {k: stats[k].item() for k in ("logps/chosen", "logps/rejected")}
         for _ in range(steps + 1):
             t0 = time.perf_counter()
-            stats = agent.update()
+            agent.update()
             times.append(time.perf_counter() - t0)
-            if kind == "dpo" and first_loss is None:
-                first_loss = stats["loss"]
-                first_stats = {k: stats[k] for k in ("logps/chosen", "logps/rejected")}
     else:
         from datasets import Dataset
         from transformers import AutoModelForSequenceClassification, TrainerCallback
@@ -195,15 +203,17 @@ def worker(kind: str, side: str, pairs: Path, steps: int, batch: int, lr: float,
             with torch.no_grad():
                 model.score.weight.copy_(head)
             # pad with <|endoftext|> (not the EOS <|im_end|>): the score is read at the EOS, as classic_rl does
-            config = RewardConfig(**common, pad_token=lm.tokenizer.convert_ids_to_tokens(0), center_rewards_coefficient=None)
+            pad = next(t for t in lm.tokenizer.all_special_tokens if t != lm.tokenizer.eos_token)
+            config = RewardConfig(**common, pad_token=pad, center_rewards_coefficient=None)
             trainer = RewardTrainer(model=model, args=config, train_dataset=data, processing_class=lm.tokenizer,
                                     callbacks=[Timer()])
         else:
             from trl import DPOConfig, DPOTrainer
 
             config = DPOConfig(**common, beta=beta, loss_type=["sigmoid"], precompute_ref_log_probs=False)
-            trainer = DPOTrainer(model=lm.model, args=config, train_dataset=data, processing_class=lm.tokenizer,
-                                 callbacks=[Timer()])
+            reference = copy.deepcopy(lm.model).eval()  # a frozen copy of the start model, as classic_rl's
+            trainer = DPOTrainer(model=lm.model, ref_model=reference, args=config, train_dataset=data,
+                                 processing_class=lm.tokenizer, callbacks=[Timer()])
         batch_rows = [trainer.train_dataset[i] for i in range(batch)]
         inputs = trainer._prepare_inputs(trainer.data_collator(batch_rows))
         with torch.no_grad():
@@ -304,10 +314,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary directory)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model", default="smollm2-135m", help=argparse.SUPPRESS)  # tiny: a quick check of the workers
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every classic_rl part, after --")
     args = parser.parse_args()
     if args.worker:
-        worker(*args.worker, args.pairs, args.trl_steps, args.batch, args.lr, args.beta, args.threads, args.worker_out)
+        worker(*args.worker, args.pairs, args.trl_steps, args.batch, args.lr, args.beta, args.threads, args.worker_out,
+               args.model)
         return
     import platform
     import os

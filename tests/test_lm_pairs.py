@@ -25,6 +25,7 @@ def test_change_last_number_changes_only_the_final_number(lm_pairs):
         prefix, number, suffix = re.fullmatch(r"(3 \+ 4 = 7 so )(\d+)( it is\.)", changed).groups()
         assert int(number) != 7 and abs(int(number) - 7) <= 3
     assert lm_pairs.change_last_number("no number here", 7.0, rng) is None
+    assert sorted(int(t[2:]) for t in lm_pairs.change_last_number("= 7", 7.0, rng, 6)) == [4, 5, 6, 8, 9, 10]
     assert lm_pairs.change_last_number("1,234", 1234.0, rng) is None
     assert all(int(lm_pairs.change_last_number("0", 0.0, rng)) > 0 for _ in range(20))  # never a negative sum
 
@@ -39,7 +40,8 @@ def test_build_pairs_correct_against_wrong_and_held_out_from_held_out_prompts(lm
     completions = {split: [[f"It is {a}.", f"It is {a + 1}.", "No idea.", f"{a}"] for a in answers[split]]
                    for split in rows}
     completions["train"][2] = ["wrong 99", "wrong 98", "", "x"]  # no correct sample: no pair for this prompt
-    natural, minimal, minimal_train, stats = lm_pairs.build(task, completions, 1.0, 4, 0, {"model": "m"})
+    natural, minimal, minimal_train, stats, samples = lm_pairs.build(task, completions, 1.0, 4, 0, {"model": "m"},
+                                                                     minimal_variants=3)
     for pair in natural:
         split_rows = rows[pair["split"]]
         row = next(r for r in split_rows if r["prompt"] == pair["prompt"])  # a prompt of the pair's own split
@@ -54,3 +56,7 @@ def test_build_pairs_correct_against_wrong_and_held_out_from_held_out_prompts(lm
         same = re.sub(r"\d+", "#", pair["chosen"]) == re.sub(r"\d+", "#", pair["rejected"])
         assert same and pair["chosen"] != pair["rejected"]
     assert stats["train"]["sample_accuracy"] == pytest.approx(4 / 12, abs=1e-3)
+    # training minimal pairs: 3 distinct wrong numbers per correct completion (2 prompts x 2 completions)
+    assert len(minimal_train) == 12 and len({(p["chosen"], p["rejected"]) for p in minimal_train}) == 12
+    assert len(minimal) == 3 * 2  # held-out: one per correct completion
+    assert len(samples) == 24 and sum(s["reward"] for s in samples if s["split"] == "train") == 4
