@@ -23,7 +23,8 @@ _EXPORTS = {
     "ConfigError": "classic_rl.config", "UserError": "classic_rl.config",
     "DQNConfig": "classic_rl.agents.dqn", "DDPGConfig": "classic_rl.agents.ddpg", "PPOConfig": "classic_rl.agents.ppo",
     "A2CConfig": "classic_rl.agents.a2c", "ReinforceConfig": "classic_rl.agents.reinforce",
-    "GRPOConfig": "classic_rl.agents.grpo", "DPOConfig": "classic_rl.agents.dpo", "TabularConfig": "classic_rl.agents.tabular",
+    "GRPOConfig": "classic_rl.agents.grpo", "DPOConfig": "classic_rl.agents.dpo",
+    "RewardModelConfig": "classic_rl.agents.reward_model", "TabularConfig": "classic_rl.agents.tabular",
 }
 __all__ = ["__version__", *_EXPORTS]
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from classic_rl.agents.grpo import GRPOConfig
     from classic_rl.agents.ppo import PPOConfig
     from classic_rl.agents.reinforce import ReinforceConfig
+    from classic_rl.agents.reward_model import RewardModelConfig
     from classic_rl.agents.tabular import TabularConfig
     from classic_rl.api import Policy, TrainResult, load, train
     from classic_rl.callbacks import Callback
