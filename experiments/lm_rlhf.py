@@ -50,13 +50,24 @@ def metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- classic_rl parts
-def part_rm(pairs: Path, workdir: Path, threads: int, extra: list[str]) -> dict[str, Any]:
-    result = run_classic("reward_model", [f"agent.pairs={pairs / 'pairs.jsonl'}",
-                                          f"agent.minimal_pairs={pairs / 'minimal.jsonl'}", *extra], workdir, threads)
-    run_dir = workdir / "classic_reward_model"
+def part_rm(pairs: Path, workdir: Path, threads: int, extra: list[str], run_dir: Path | None = None) -> dict[str, Any]:
+    """Train the reward model (or, with `run_dir`, read a finished reward-model run) and report it."""
+    if run_dir is None:
+        result = run_classic("reward_model", [f"agent.pairs=[{pairs / 'pairs.jsonl'},{pairs / 'minimal_train.jsonl'}]",
+                                              f"agent.minimal_pairs={pairs / 'minimal.jsonl'}", *extra], workdir,
+                             threads)
+        run_dir, command = workdir / "classic_reward_model", result["command"]
+    else:
+        import yaml
+
+        from classic_rl.run import flatten
+
+        config = flatten(yaml.safe_load((run_dir / "config.yaml").read_text()))
+        command = "-m classic_rl " + " ".join(f"{k}={v}" for k, v in config.items() if k.startswith(
+            ("agent.pairs", "agent.minimal_pairs", "agent.lr", "train.total_steps", "agent.batch_size", "seed")))
     summary = json.loads((run_dir / "summary.json").read_text())
     evals = summary["evaluations"]
-    return {"command": result["command"], "run_dir": str(run_dir), "pairs_seen": summary["env_steps"],
+    return {"command": command, "run_dir": str(run_dir), "pairs_seen": summary["env_steps"],
             "updates": summary["updates"], "train_seconds": summary["train_seconds"],
             "seconds_per_step": round(summary["train_seconds"] / max(summary["updates"], 1), 3),
             "held_out_accuracy": round(summary["eval_return_mean"], 3),
@@ -303,7 +314,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=Path, required=True, help="a directory written by experiments/lm_pairs.py")
     parser.add_argument("--only", nargs="*", default=["rm", "grpo_rm", "dpo", "trl"])
-    parser.add_argument("--rm-run", type=Path, help="grpo_rm: this reward-model run instead of the rm part's")
+    parser.add_argument("--rm-run", type=Path, help="a finished reward-model run: rm reports it, grpo_rm uses it")
     parser.add_argument("--budget", type=int, default=5000, help="the true-reward GRPO run's tokens (conf/tuned)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--trl-steps", type=int, default=8)
@@ -334,7 +345,7 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lm_rlhf_"))
     workdir.mkdir(parents=True, exist_ok=True)
     if "rm" in args.only:
-        result["rm"] = part_rm(args.pairs, workdir, args.threads, args.overrides)
+        result["rm"] = part_rm(args.pairs, workdir, args.threads, args.overrides, args.rm_run)
         print(json.dumps(result["rm"], indent=1), flush=True)
     if "grpo_rm" in args.only:
         rm_dir = args.rm_run or Path(result["rm"]["run_dir"])
