@@ -163,9 +163,7 @@ class DPO:
         text = self.spec.text
         batch = encode_pairs(self.policy_tokenizer, rows, text.chat_template, text.system_prompt,
                              c.max_completion_tokens, self.device)
-        prompts = batch.prompts.repeat_interleave(2, dim=0)  # chosen, rejected side by side: one prompt
-        completions = torch.stack([batch.chosen, batch.rejected], dim=1).flatten(0, 1)
-        mask = torch.stack([batch.chosen_mask, batch.rejected_mask], dim=1).flatten(0, 1)
+        prompts, completions, mask = batch.interleaved()  # chosen, rejected side by side: one prompt
         missing = self._reference[index.to(self.device)].isnan().any(-1)
         if missing.any():  # each pair's reference log-probs once
             rows2 = missing.repeat_interleave(2)

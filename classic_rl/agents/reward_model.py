@@ -92,11 +92,7 @@ class RewardModel:
 
     def rewards(self, rows: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
         """(r(x, y_w) [B], r(x, y_l) [B]); the pair's prompt is encoded once for both."""
-        batch = self.encode(rows)
-        prompts = batch.prompts.repeat_interleave(2, dim=0)
-        completions = torch.stack([batch.chosen, batch.rejected], dim=1).flatten(0, 1)  # chosen, rejected, ...
-        mask = torch.stack([batch.chosen_mask, batch.rejected_mask], dim=1).flatten(0, 1)
-        r = self.policy.sequence_score(prompts, completions, mask)
+        r = self.policy.sequence_score(*self.encode(rows).interleaved())
         return r[0::2], r[1::2]
 
     # ------------------------------------------------------------------ the agent contract
@@ -154,15 +150,12 @@ class RewardModel:
     @torch.no_grad()
     def score(self, prompts: list[str], completions: list[str]) -> list[float]:
         """r(prompt, completion) for text pairs, in eval_batch_size chunks."""
-        from classic_rl.lm.pairs import encode_pairs
-
         self.policy.eval()
-        text, out = self.spec.text, []
+        out: list[float] = []
         for i in range(0, len(prompts), self.cfg.eval_batch_size):
             rows = [{"prompt": p, "chosen": c, "rejected": c}
                     for p, c in zip(prompts[i: i + self.cfg.eval_batch_size], completions[i: i + self.cfg.eval_batch_size])]
-            batch = encode_pairs(self.tokenizer, rows, text.chat_template, text.system_prompt,
-                                 self.cfg.max_completion_tokens, self.device)
+            batch = self.encode(rows)
             out += self.policy.sequence_score(batch.prompts, batch.chosen, batch.chosen_mask).tolist()
         return out
 

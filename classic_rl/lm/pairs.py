@@ -44,6 +44,13 @@ class PairBatch:
     rejected: torch.Tensor
     rejected_mask: torch.Tensor
 
+    def interleaved(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(prompts [2B, P], completions [2B, T], masks [2B, T]): chosen, rejected, chosen, ... so that a
+        pair's two rows share one prompt encoding in `LMPolicy`'s one-pass scoring."""
+        completions = torch.stack([self.chosen, self.rejected], dim=1).flatten(0, 1)
+        mask = torch.stack([self.chosen_mask, self.rejected_mask], dim=1).flatten(0, 1)
+        return self.prompts.repeat_interleave(2, dim=0), completions, mask
+
 
 def encode_pairs(tokenizer: Any, rows: list[dict[str, Any]], chat_template: bool = True,
                  system_prompt: str | None = None, max_completion_tokens: int | None = None,
