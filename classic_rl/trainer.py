@@ -50,7 +50,8 @@ def peak_memory_mb() -> float:
 
 
 # an evaluation record's own keys; any other (pass@1, minimal_pair_accuracy, ...) also goes to the summary
-EVALUATION_KEYS = ("env_step", "return_mean", "return_std", "length_mean", "train_seconds", "train_cpu_seconds")
+EVALUATION_KEYS = ("env_step", "return_mean", "return_std", "episodes", "length_mean", "train_seconds",
+                   "train_cpu_seconds")
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 
@@ -241,6 +242,7 @@ class Trainer:
             "env_step": self.env_steps,
             "return_mean": float(returns.mean()),
             "return_std": float(returns.std()),
+            "episodes": len(returns),  # episodes played, or held-out pairs scored (a reward model)
             "length_mean": float(lengths.mean()),
             **sampled,  # text envs: pass@1 (greedy), and with eval.samples = k > 1 pass@k, maj@k
             "train_seconds": round(self.train_seconds, 3),  # training time so far, evaluation excluded
@@ -277,7 +279,7 @@ class Trainer:
             "wall_seconds": round(self.wall_seconds, 3),
             "eval_return_mean": last.get("return_mean"),
             "eval_return_std": last.get("return_std"),
-            "eval_episodes": self.eval_cfg.episodes if last else 0,
+            "eval_episodes": last.get("episodes", self.eval_cfg.episodes) if last else 0,
             **{f"eval_{k}": v for k, v in last.items() if k not in EVALUATION_KEYS},  # pass@k, maj@k, ...
             "reward_threshold": self.threshold,
             "solved_at_step": self.solved["step"] if self.solved else None,

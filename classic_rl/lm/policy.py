@@ -70,6 +70,7 @@ class LMPolicy(nn.Module):
         self._cache: Any = None
         self._context: torch.Tensor | None = None  # the observation the cache holds (columns < P + t)
         self._t = 0
+        self.min_shared_prefix = 4  # prompts sharing at least this many leading tokens encode them once
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -124,9 +125,9 @@ class LMPolicy(nn.Module):
             self._cache = DynamicCache()
             if t == 0:  # a new round: encode each distinct prompt once, copy its cache to its rows
                 prompts, rows = torch.unique(context, dim=0, return_inverse=True)
-                mask = prompt_mask(prompts, pad)
-                out = self._forward(prompts, mask, positions_of(mask), self._cache, hidden=hidden)
+                out, self._cache, mask, last = self._encode_prompts(prompts, hidden=hidden)
                 self._cache.reorder_cache(rows)
+                self._mask, self._positions = mask[rows], last[rows]
                 out.logits = out.logits[rows]
                 if hidden:
                     out.hidden_states = (out.hidden_states[-1][rows],)
@@ -159,6 +160,46 @@ class LMPolicy(nn.Module):
                          dim=1)
         return tokens, mask, positions_of(mask)
 
+    def _encode_prompts(self, prompts: torch.Tensor, model: nn.Module | None = None, hidden: bool = False):
+        """Encode distinct left-padded prompts [u, P] into a new KV cache -> (output, cache, attention
+        mask [u, W] of the cache's columns, position of each prompt's last token [u]).
+
+        The prompts' longest common prefix of real tokens (a chat template's system turn) is encoded
+        once and its cache copied to every row (index_select: each row's gradient flows back into the
+        one encoding); each row's rest follows, left-padded, so that a row's columns are [prefix, pad,
+        rest] and a pad sits between its prefix and its rest. The attention mask hides those pads and
+        positions count real tokens, so every row computes what it would alone. The output's logits
+        and hidden states are the rest's (their last column is each prompt's last token).
+        """
+        from transformers import DynamicCache
+
+        u, P = prompts.shape
+        real = prompt_mask(prompts, self.text.pad_id)
+        length = real.sum(-1)  # [u]
+        start = P - length
+        shortest = int(length.min())
+        cache = DynamicCache()
+        prefix = 0
+        if u > 1 and shortest > 1:
+            aligned = prompts.gather(1, start[:, None] + torch.arange(shortest, device=prompts.device))  # [u, shortest]
+            same = (aligned == aligned[:1]).all(0)
+            prefix = min(int(same.long().cumprod(0).sum()), shortest - 1)  # every row keeps a token of its own
+        if prefix < self.min_shared_prefix:
+            out = self._forward(prompts, real, positions_of(real), cache, hidden=hidden, model=model)
+            return out, cache, real, length - 1
+        head = prompts[:1, start[0]: start[0] + prefix]  # [1, prefix]
+        ones = torch.ones_like(head, dtype=torch.bool)
+        self._forward(head, ones, positions_of(ones), cache, model=model)
+        cache.reorder_cache(torch.zeros(u, dtype=torch.long, device=prompts.device))
+        width = int(length.max()) - prefix  # columns of the longest rest
+        columns = torch.arange(width, device=prompts.device)
+        rest_real = columns >= (width - (length - prefix))[:, None]  # [u, width], left-padded
+        rest = torch.where(rest_real, prompts[:, P - width:], torch.full_like(prompts[:, :width], self.text.pad_id))
+        mask = torch.cat([ones.expand(u, prefix), rest_real], dim=1)
+        positions = positions_of(mask)
+        out = self._forward(rest, mask, positions[:, prefix:], cache, hidden=hidden, model=model)
+        return out, cache, mask, length - 1
+
     def _score(self, obs: torch.Tensor, action: torch.Tensor, model: nn.Module | None = None,
                hidden: bool = False, all_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits [n, T, V] scoring action t from context t (and the last hidden states [n, T, H]).
@@ -177,20 +218,15 @@ class LMPolicy(nn.Module):
             out = self._forward(tokens, mask, positions, keep=T + 1 if all_logits else 1, hidden=hidden, model=model)
             states = out.hidden_states[-1][:, -T - 1: -1] if hidden else None
             return out.logits[:, :-1], states
-        from transformers import DynamicCache
-
         prompts, rows = torch.unique(obs[0, :, :P], dim=0, return_inverse=True)  # [u, P], [n]
-        real = prompt_mask(prompts, self.text.pad_id)
-        prompt_positions = positions_of(real)
-        cache = DynamicCache()
-        out = self._forward(prompts, real, prompt_positions, cache, hidden=hidden, model=model)
+        out, cache, real, last = self._encode_prompts(prompts, model=model, hidden=hidden)
         logits = out.logits[rows, -1:]  # [n, 1, V]: scores action 0
         states = out.hidden_states[-1][rows, -1:] if hidden else None
         if T > 1:
             cache.reorder_cache(rows)
             completion = action.T[:, :-1].long()  # actions 0 .. T-2 are the context of actions 1 .. T-1
             mask = torch.cat([real[rows], torch.ones_like(completion, dtype=torch.bool)], dim=1)
-            positions = prompt_positions[rows, -1:] + torch.arange(1, T, device=obs.device)
+            positions = last[rows, None] + torch.arange(1, T, device=obs.device)
             rest = self._forward(completion, mask, positions, cache, keep=0 if all_logits else 1, hidden=hidden, model=model)
             logits = torch.cat([logits, rest.logits], dim=1)
             if hidden:

@@ -126,3 +126,46 @@ def test_a_new_round_after_every_row_ended_at_once_does_not_reuse_the_cache(tiny
     again, _ = policy.act_step(obs.clone())  # every row answered EOS; the next round shows the same prompts
     assert policy._t == 0
     assert torch.allclose(again, first, atol=1e-6)
+
+
+def test_a_shared_prompt_prefix_is_encoded_once_and_scores_as_one_forward_per_row(tiny_lm):
+    """Prompts of different lengths sharing a prefix (a chat template's system turn): the prefix is encoded
+    once, each row's rest sits after a gap of pads, and every row's log-probs, values, gradients and
+    next-token logits equal one plain forward over that row alone."""
+    env = make("text-digits", num_envs=3, tokenizer=tiny_lm.tokenizer, max_new_tokens=3, chat_template=False)
+    policy = LMPolicy(tiny_lm, env.text, value_head=True)
+    torch.nn.init.normal_(policy.value_head.weight)
+    P, pad = env.prompt_width, env.pad_id
+    head = [83, 89, 83, pad, 58, 32]  # shared by every row, a pad id inside it
+    rests = [[49, 43, 50], [55], [52, 52, 32, 43, 49]]
+    obs = torch.full((1, 3, P + 3), pad)
+    for row, rest in enumerate(rests):
+        obs[0, row, P - len(head) - len(rest):P] = torch.tensor(head + rest)
+    actions = torch.tensor([[70, 71, 72], [73, 74, 75], [76, 77, 78]])
+    obs = obs.expand(3, -1, -1)
+    calls = []
+    forward = policy._forward
+    policy._forward = lambda tokens, *a, **k: calls.append(tokens.shape) or forward(tokens, *a, **k)
+    log_prob, _, value = policy.evaluate(obs, actions, entropy=False)
+    assert calls[0] == (1, len(head)) and calls[1] == (3, max(map(len, rests)))  # prefix once, then the rests
+    grads = torch.autograd.grad(log_prob.sum() + value.sum(), policy.trainable_parameters())
+    policy._forward = forward
+    policy.min_shared_prefix = 10**6  # the same pass without prefix sharing
+    plain_log_prob, _, plain_value = policy.evaluate(obs, actions, entropy=False)
+    plain_grads = torch.autograd.grad(plain_log_prob.sum() + plain_value.sum(), policy.trainable_parameters())
+    assert torch.allclose(log_prob, plain_log_prob, atol=1e-5) and torch.allclose(value, plain_value, atol=1e-5)
+    for a, b in zip(grads, plain_grads):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+    for row, rest in enumerate(rests):  # and one forward over the row alone
+        tokens = torch.cat([torch.tensor(head + rest), actions[:, row]])[None]
+        with torch.no_grad():
+            logits = policy._logits(tiny_lm.model(input_ids=tokens).logits[0, -4:-1])
+        expected = torch.log_softmax(logits, -1).gather(-1, actions[:, row, None]).squeeze(-1)
+        assert torch.allclose(log_prob[:, row].detach(), expected, atol=1e-5)
+    policy.min_shared_prefix = 4
+    policy.reset_cache()
+    step_logits, _ = policy.act_step(obs[0])  # acting: the first step of a round shares the prefix too
+    for row, rest in enumerate(rests):
+        with torch.no_grad():
+            plain = policy._logits(tiny_lm.model(input_ids=torch.tensor([head + rest])).logits[0, -1])
+        assert torch.allclose(step_logits[row], plain, atol=1e-5)

@@ -84,7 +84,7 @@ def test_reward_model_learns_held_out_pairs_and_scores_a_grpo_run(tmp_path):
     before, after = summary["evaluations"][0], summary["evaluations"][-1]
     assert before["return_mean"] == 0.0  # the zero-initialised head scores every pair a tie
     assert after["return_mean"] >= 0.9 and summary["eval_return_mean"] == after["return_mean"]
-    assert "eval_minimal_pair_accuracy" in summary and summary["eval_episodes"] == 4
+    assert "eval_minimal_pair_accuracy" in summary and summary["eval_episodes"] == 16  # held-out pairs scored
     assert summary["env_steps"] == 480 and summary["updates"] == 60  # a step is a training pair
     logged = metrics(tmp_path / "rm")
     first = next(m for m in logged if "train/loss" in m)
