@@ -14,7 +14,9 @@ TRL's format plus metadata:
                                only its final number changed (a reward model that judges style alone
                                scores these at 0.5)
     DIR/minimal_train.jsonl    the same construction on the training prompts, --minimal-variants wrong
-                               numbers per correct completion (optional training data for a reward model)
+                               numbers per correct completion (optional training data for a reward model);
+                               with --minimal-from-wrong also every wrong completion against itself with
+                               its last number set to the answer
     DIR/samples.jsonl          every sample with its reward (--from-samples rebuilds the pairs from it)
     DIR/summary.json           counts, sample accuracy, the command
 
@@ -77,8 +79,16 @@ def change_last_number(text: str, answer: float, rng: random.Random, variants: i
     return texts[0] if variants == 1 else texts
 
 
+def set_last_number(text: str, answer: float) -> str | None:
+    """`text` with its last number replaced by `answer`; None when it has no plain number."""
+    match = None if "," in text else _LAST_NUMBER.search(text)
+    if match is None:
+        return None
+    return text[: match.start()] + (str(int(answer)) if float(answer).is_integer() else str(answer)) + text[match.end():]
+
+
 def build(task: Any, completions: dict[str, list[list[str]]], correct: float, pairs_per_prompt: int,
-          seed: int, meta: dict[str, Any], minimal_variants: int = 1
+          seed: int, meta: dict[str, Any], minimal_variants: int = 1, minimal_from_wrong: bool = False
           ) -> tuple[list[dict], list[dict], list[dict], dict[str, Any], list[dict]]:
     rng = random.Random(seed)
     natural, minimal, minimal_train, samples = [], [], [], []
@@ -108,10 +118,17 @@ def build(task: Any, completions: dict[str, list[list[str]]], correct: float, pa
             for text in right[:pairs_per_prompt]:  # minimal pairs: the same text, another final number
                 answer = parse_number(str(row.get("answer")))
                 changed = change_last_number(text, answer, rng, variants) if answer is not None else None
-                for wrong in ([changed] if isinstance(changed, str) else changed or []):
-                    if wrong != text:
-                        pair = {"prompt": row["prompt"], "chosen": text, "rejected": wrong, "kind": "minimal", **base}
+                for other in ([changed] if isinstance(changed, str) else changed or []):
+                    if other != text:
+                        pair = {"prompt": row["prompt"], "chosen": text, "rejected": other, "kind": "minimal", **base}
                         (minimal if split == "eval" else minimal_train).append(pair)
+            if minimal_from_wrong and split == "train":  # a wrong text against itself with the answer put in
+                answer = parse_number(str(row.get("answer")))
+                fixed = [(set_last_number(t, answer), t) for t in wrong] if answer is not None else []
+                fixed = [(c, t) for c, t in fixed if c is not None and c != t]
+                ok = task.score([row] * len(fixed), [c for c, _ in fixed], [[] for _ in fixed]) if fixed else []
+                minimal_train += [{"prompt": row["prompt"], "chosen": c, "rejected": t, "kind": "minimal_from_wrong",
+                                   **base} for (c, t), r in zip(fixed, ok) if r >= correct]
         stats[split] = {"prompts": len(rows), "samples": len(flat),
                         "sample_accuracy": round(sum(r >= correct for r in rewards) / max(len(rewards), 1), 3),
                         "prompts_with_a_pair": with_pair}
@@ -146,6 +163,9 @@ def main() -> None:
     parser.add_argument("--pairs-per-prompt", type=int, default=4)
     parser.add_argument("--minimal-variants", type=int, default=1,
                         help="training minimal pairs: distinct wrong final numbers per correct completion (1-6)")
+    parser.add_argument("--minimal-from-wrong", action="store_true",
+                        help="training minimal pairs also from wrong samples: the text with its last number set to "
+                             "the answer (chosen) against the text itself")
     parser.add_argument("--from-samples", type=Path, help="a samples.jsonl of an earlier run: pairs without sampling")
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--correct", type=float, default=1.0, help="a completion with reward >= this is correct")
@@ -172,7 +192,8 @@ def main() -> None:
     meta = {"model": args.model_path or args.model, "temperature": 1.0, "samples": args.samples, "seed": args.seed,
             "task": task.name}
     natural, minimal, minimal_train, stats, samples = build(task, completions, args.correct, args.pairs_per_prompt,
-                                                            args.seed, meta, args.minimal_variants)
+                                                            args.seed, meta, args.minimal_variants,
+                                                            args.minimal_from_wrong)
     args.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(args.out / "pairs.jsonl", natural)
     write_jsonl(args.out / "minimal.jsonl", minimal)

@@ -116,8 +116,8 @@ def load(cfg: ModelConfig, device: torch.device | str = "cpu", seed: int = 0) ->
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.use_cache = True
-    if cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+    if cfg.gradient_checkpointing:  # transformers >= 5 calls it activation checkpointing
+        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     lora = cfg.lora.r > 0
     if lora:
         from peft import LoraConfig, get_peft_model

@@ -90,9 +90,18 @@ class LMPolicy(nn.Module):
 
     def _forward(self, tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any = None,
                  keep: int = 1, hidden: bool = False, model: nn.Module | None = None):
-        return (model or self.model)(input_ids=tokens, attention_mask=mask.long(), position_ids=positions,
+        """One forward of `tokens` [n, w] (token ids, or their embeddings [n, w, H] from `_embed`)."""
+        inputs = {"inputs_embeds": tokens} if tokens.is_floating_point() else {"input_ids": tokens}
+        return (model or self.model)(**inputs, attention_mask=mask.long(), position_ids=positions,
                                      use_cache=cache is not None, logits_to_keep=keep, output_hidden_states=hidden,
                                      **({self._cache_kw: cache} if cache is not None else {}))
+
+    def _embed(self, model: nn.Module | None, *tokens: torch.Tensor) -> list[torch.Tensor]:
+        """Embeddings [*t.shape, H] of several token tensors in one lookup: the forwards of one pass then
+        share one embedding backward (one dense gradient of the vocabulary's table instead of one each)."""
+        table = (model or self.model).get_input_embeddings()
+        flat = table(torch.cat([t.reshape(-1) for t in tokens])).split([t.numel() for t in tokens])
+        return [v.view(*t.shape, -1) for v, t in zip(flat, tokens)]
 
     @torch.no_grad()
     def act_step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -125,7 +134,7 @@ class LMPolicy(nn.Module):
             self._cache = DynamicCache()
             if t == 0:  # a new round: encode each distinct prompt once, copy its cache to its rows
                 prompts, rows = torch.unique(context, dim=0, return_inverse=True)
-                out, self._cache, mask, last = self._encode_prompts(prompts, hidden=hidden)
+                out, self._cache, mask, last, _ = self._encode_prompts(prompts, hidden=hidden)
                 self._cache.reorder_cache(rows)
                 self._mask, self._positions = mask[rows], last[rows]
                 out.logits = out.logits[rows]
@@ -160,9 +169,11 @@ class LMPolicy(nn.Module):
                          dim=1)
         return tokens, mask, positions_of(mask)
 
-    def _encode_prompts(self, prompts: torch.Tensor, model: nn.Module | None = None, hidden: bool = False):
+    def _encode_prompts(self, prompts: torch.Tensor, model: nn.Module | None = None, hidden: bool = False,
+                        then: torch.Tensor | None = None):
         """Encode distinct left-padded prompts [u, P] into a new KV cache -> (output, cache, attention
-        mask [u, W] of the cache's columns, position of each prompt's last token [u]).
+        mask [u, W] of the cache's columns, position of each prompt's last token [u], embeddings of the
+        tokens `then` [n, T] that the caller feeds next, or None; under gradients all in one lookup).
 
         The prompts' longest common prefix of real tokens (a chat template's system turn) is encoded
         once and its cache copied to every row (index_select: each row's gradient flows back into the
@@ -184,21 +195,25 @@ class LMPolicy(nn.Module):
             aligned = prompts.gather(1, start[:, None] + torch.arange(shortest, device=prompts.device))  # [u, shortest]
             same = (aligned == aligned[:1]).all(0)
             prefix = min(int(same.long().cumprod(0).sum()), shortest - 1)  # every row keeps a token of its own
+        follow = [] if then is None else [then]
         if prefix < self.min_shared_prefix:
+            prompts, *follow = self._embed(model, prompts, *follow) if torch.is_grad_enabled() else [prompts, *follow]
             out = self._forward(prompts, real, positions_of(real), cache, hidden=hidden, model=model)
-            return out, cache, real, length - 1
+            return out, cache, real, length - 1, (follow or [None])[0]
         head = prompts[:1, start[0]: start[0] + prefix]  # [1, prefix]
         ones = torch.ones_like(head, dtype=torch.bool)
-        self._forward(head, ones, positions_of(ones), cache, model=model)
-        cache.reorder_cache(torch.zeros(u, dtype=torch.long, device=prompts.device))
         width = int(length.max()) - prefix  # columns of the longest rest
         columns = torch.arange(width, device=prompts.device)
         rest_real = columns >= (width - (length - prefix))[:, None]  # [u, width], left-padded
         rest = torch.where(rest_real, prompts[:, P - width:], torch.full_like(prompts[:, :width], self.text.pad_id))
         mask = torch.cat([ones.expand(u, prefix), rest_real], dim=1)
         positions = positions_of(mask)
+        if torch.is_grad_enabled():
+            head, rest, *follow = self._embed(model, head, rest, *follow)
+        self._forward(head, ones, positions_of(ones), cache, model=model)
+        cache.reorder_cache(torch.zeros(u, dtype=torch.long, device=prompts.device))
         out = self._forward(rest, mask, positions[:, prefix:], cache, hidden=hidden, model=model)
-        return out, cache, mask, length - 1
+        return out, cache, mask, length - 1, (follow or [None])[0]
 
     def _score(self, obs: torch.Tensor, action: torch.Tensor, model: nn.Module | None = None,
                hidden: bool = False, all_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -213,21 +228,24 @@ class LMPolicy(nn.Module):
         LM head runs on the last position alone and the logits returned are not the scores.
         """
         T, P = action.shape[0], self.prompt_width(obs)
-        if getattr(self.model, "is_gradient_checkpointing", False) and torch.is_grad_enabled():
+        checkpointing = getattr(self.model, "is_activation_checkpointing", None)  # transformers >= 5's name
+        if checkpointing is None:
+            checkpointing = getattr(self.model, "is_gradient_checkpointing", False)
+        if checkpointing and torch.is_grad_enabled():
             tokens, mask, positions = self._sequences(obs, action)
             out = self._forward(tokens, mask, positions, keep=T + 1 if all_logits else 1, hidden=hidden, model=model)
             states = out.hidden_states[-1][:, -T - 1: -1] if hidden else None
             return out.logits[:, :-1], states
         prompts, rows = torch.unique(obs[0, :, :P], dim=0, return_inverse=True)  # [u, P], [n]
-        out, cache, real, last = self._encode_prompts(prompts, model=model, hidden=hidden)
+        completion = action.T[:, :-1].long() if T > 1 else None  # actions 0 .. T-2: the context of 1 .. T-1
+        out, cache, real, last, embedded = self._encode_prompts(prompts, model=model, hidden=hidden, then=completion)
         logits = out.logits[rows, -1:]  # [n, 1, V]: scores action 0
         states = out.hidden_states[-1][rows, -1:] if hidden else None
         if T > 1:
             cache.reorder_cache(rows)
-            completion = action.T[:, :-1].long()  # actions 0 .. T-2 are the context of actions 1 .. T-1
             mask = torch.cat([real[rows], torch.ones_like(completion, dtype=torch.bool)], dim=1)
             positions = last[rows, None] + torch.arange(1, T, device=obs.device)
-            rest = self._forward(completion, mask, positions, cache, keep=0 if all_logits else 1, hidden=hidden, model=model)
+            rest = self._forward(completion if embedded is None else embedded, mask, positions, cache, keep=0 if all_logits else 1, hidden=hidden, model=model)
             logits = torch.cat([logits, rest.logits], dim=1)
             if hidden:
                 states = torch.cat([states, rest.hidden_states[-1]], dim=1)

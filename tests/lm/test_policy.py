@@ -145,7 +145,7 @@ def test_a_shared_prompt_prefix_is_encoded_once_and_scores_as_one_forward_per_ro
     obs = obs.expand(3, -1, -1)
     calls = []
     forward = policy._forward
-    policy._forward = lambda tokens, *a, **k: calls.append(tokens.shape) or forward(tokens, *a, **k)
+    policy._forward = lambda tokens, *a, **k: calls.append(tokens.shape[:2]) or forward(tokens, *a, **k)
     log_prob, _, value = policy.evaluate(obs, actions, entropy=False)
     assert calls[0] == (1, len(head)) and calls[1] == (3, max(map(len, rests)))  # prefix once, then the rests
     grads = torch.autograd.grad(log_prob.sum() + value.sum(), policy.trainable_parameters())
