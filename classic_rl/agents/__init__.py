@@ -57,6 +57,10 @@ def make(cfg: Any, spec: EnvSpec, seed: int = 0, lm: Any = None) -> Agent:
         raise UserError(f"agent={cfg.name} cannot learn from lock-step rounds (env.group_size = {spec.group_size}): "
                         f"it would store the waiting rows as real steps; use env.group_size=1, or an agent that can: "
                         f"{', '.join(fits)}")
+    if spec.num_agents > 1 and not getattr(agent_cls, "multi_agent", False):
+        fits = [name for name, (_, a) in AGENTS.items() if getattr(a, "multi_agent", False)]
+        raise UserError(f"agent={cfg.name} controls one agent; env={spec.id} has {spec.num_agents} agents per env; "
+                        f"multi-agent agents: {', '.join(fits) if fits else 'none in this version'}")
     reason = config_cls.supports(spec)
     if reason is not None:
         fits = [name for name, (c, _) in AGENTS.items() if c.supports(spec) is None]

@@ -13,6 +13,7 @@ from classic_rl.envs.classic import DYNAMICS
 from classic_rl.envs.discretize import DiscretizedVectorEnv
 from classic_rl.envs.gym import GymVectorEnv, entry_point_spec, find_spec, import_target
 from classic_rl.envs.lockstep import LockstepVectorEnv
+from classic_rl.envs.multiagent import MULTI_AGENT_ENVS
 from classic_rl.envs.tabular import TabularVectorEnv, is_tabular
 from classic_rl.envs.text import TASKS, TextVectorEnv
 from classic_rl.envs.text_tasks import TextTask, make_task
@@ -62,6 +63,12 @@ def make(
                             "env.dataset=PATH and env.reward_funcs")
         return TextVectorEnv(task or env_id, tokenizer, num_envs, device, seed, max_new_tokens, group_size, split,
                              chat_template, reward_model=kwargs.get("reward_model"))
+    if isinstance(env_id, str) and env_id in MULTI_AGENT_ENVS:
+        try:
+            return MULTI_AGENT_ENVS[env_id](num_envs, device=device, seed=seed, max_cycles=max_episode_steps or 25,
+                                            **kwargs)
+        except TypeError as err:
+            raise UserError(f"env.kwargs {kwargs} not accepted by {env_id}: {err}") from None
     if env_id is None and entry_point is not None:
         env = _from_entry_point(entry_point, num_envs, device, seed, max_episode_steps, compile, vectorization_mode,
                                 **kwargs)

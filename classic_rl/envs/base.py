@@ -50,6 +50,8 @@ class EnvSpec:
     group_size: int = 1  # G consecutive rows of a round share their start (lock-step envs)
     text: Any = None  # TextSpec of a text-generation env (classic_rl/envs/text.py), else None
     round_reward: bool = False  # rewards come for the whole round in info["round_reward"] (see above)
+    num_agents: int = 1  # > 1: a multi-agent env (envs/multiagent): obs [N, A, ...], reward [N, A]
+    state_space: gym.Space | None = None  # multi-agent: the global state info["state"] [N, ...] of centralised critics
 
     @property
     def discrete_actions(self) -> bool:
