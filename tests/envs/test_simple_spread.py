@@ -114,3 +114,58 @@ def test_a_single_agent_agent_is_refused_in_one_line():
     env = make("simple_spread", num_envs=2)
     with pytest.raises(UserError, match="agent=ppo controls one agent; env=simple_spread has 3 agents"):
         make_agent(make_config({"name": "ppo"}), env.spec)
+
+
+def copy_row(env: SimpleSpread, row: int, world) -> None:
+    as_tensor = lambda xs: torch.tensor(np.array(xs), dtype=env.dtype)  # noqa: E731
+    env.agent_pos[row] = as_tensor([a.state.p_pos for a in world.agents])
+    env.agent_vel[row] = as_tensor([a.state.p_vel for a in world.agents])
+    env.landmark_pos[row] = as_tensor([lm.state.p_pos for lm in world.landmarks])
+
+
+def test_pettingzoo_adapter_runs_mpe2_as_the_torch_env_does():
+    """mpe2 through the PettingZoo Parallel adapter (3 envs, across an auto-reset) against the torch env
+    holding the same worlds: same observations, rewards, global states and episode flags."""
+    from classic_rl.envs.multiagent import PettingZooVectorEnv
+
+    adapter = PettingZooVectorEnv(lambda: simple_spread_v3.parallel_env(max_cycles=25), num_envs=3, seed=0)
+    assert adapter.spec.num_agents == 3 and adapter.state_space.shape == (54,)
+    env = SimpleSpread(3, dtype=torch.float64)
+    obs, info = adapter.reset(seed=0)
+    for row, sub in enumerate(adapter.envs):
+        copy_row(env, row, sub.unwrapped.world)
+    torch_obs = env.observe(env.agent_pos, env.agent_vel, env.landmark_pos)
+    assert obs.shape == (3, 3, 18) and torch.allclose(obs.double(), torch_obs, atol=1e-6)
+    generator = torch.Generator().manual_seed(0)
+    for t in range(30):
+        actions = torch.randint(0, 5, (3, 3), generator=generator)
+        obs, reward, terminated, truncated, info = adapter.step(actions)
+        t_obs, t_reward, t_terminated, t_truncated, t_info = env.step(actions)
+        assert torch.equal(truncated, t_truncated) and torch.equal(terminated, t_terminated)
+        assert torch.allclose(info["final_obs"].double(), t_info["final_obs"], atol=1e-5)
+        assert torch.allclose(info["final_state"].double(), t_info["final_state"], atol=1e-5)
+        assert torch.allclose(reward.double(), t_reward, atol=1e-5)
+        assert info["agent_active"].all()
+        if truncated.any():  # both drew new worlds: give the torch env mpe2's
+            assert t == 24
+            for row, sub in enumerate(adapter.envs):
+                copy_row(env, row, sub.unwrapped.world)
+            t_obs = env.observe(env.agent_pos, env.agent_vel, env.landmark_pos)
+        assert torch.allclose(obs.double(), t_obs, atol=1e-5)
+        assert torch.allclose(info["state"].double(), t_obs.flatten(1), atol=1e-5)
+
+
+def test_pettingzoo_adapter_pads_smaller_observations():
+    """simple_tag: 3 adversaries (16 numbers) chase one agent (14): the agent's row is zero-padded."""
+    from mpe2 import simple_tag_v3
+
+    from classic_rl.envs.multiagent import PettingZooVectorEnv
+
+    adapter = PettingZooVectorEnv(lambda: simple_tag_v3.parallel_env(max_cycles=10), num_envs=2, seed=1)
+    obs, info = adapter.reset()
+    assert obs.shape == (2, 4, 16) and info["obs_dim"].tolist() == [16, 16, 16, 14]
+    raw, _ = simple_tag_v3.parallel_env(max_cycles=10).reset(seed=1)  # env 0 of the adapter, seeded alike
+    assert np.allclose(obs[0, 3, :14].numpy(), raw["agent_0"]) and (obs[:, 3, 14:] == 0).all()
+    for t in range(10):
+        obs, reward, terminated, truncated, info = adapter.step(torch.randint(0, 5, (2, 4)))
+        assert reward.shape == (2, 4) and truncated.all() == (t == 9)

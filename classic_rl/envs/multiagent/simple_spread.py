@@ -23,6 +23,12 @@ to it, each other agent's relative position, and the other agents' communication
 2 per other agent), so 4 + 2A + 2(A - 1) + 2(A - 1) = 18 for A = 3. The global state is mpe2's
 `state()`: every agent's observation, concatenated. Episodes are truncated after `max_cycles` = 25
 steps and never terminate. Reset: agent and landmark positions uniform in [-1, 1]^2, velocities 0.
+
+Layout. The world is stored env-last (positions [A, 2, N]) so that every tensor op runs over
+contiguous rows of N envs; `agent_pos`, `agent_vel` and `landmark_pos` are [N, A, 2] views of it and
+observations [N, A, obs_dim] are views of an [A, obs_dim, N] tensor (use `reshape`, not `view`, to
+flatten them). On the CPU a step where no episode ends skips drawing new worlds; on other devices
+that check would cost a host sync, so new worlds are drawn every step and kept where episodes ended.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ DIRECTIONS = ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
 
 
 class SimpleSpread:
-    """`num_envs` simple_spread worlds stepped as tensors: no Python loop over envs or agents."""
+    """`num_envs` simple_spread worlds stepped as tensors: no Python loop over envs."""
 
     def __init__(self, num_envs: int, num_agents: int = 3, local_ratio: float = 0.5, max_cycles: int = 25,
                  continuous_actions: bool = False, device: str | torch.device = "cpu", seed: int = 0,
@@ -64,43 +70,51 @@ class SimpleSpread:
                             action_space=self.single_action_space, max_episode_steps=max_cycles,
                             reward_threshold=reward_threshold, device=self.device, num_agents=A,
                             state_space=self.state_space)
-        self._directions = torch.tensor(DIRECTIONS, dtype=dtype, device=self.device) * SENSITIVITY
-        others = torch.tensor([[j for j in range(A) if j != i] for i in range(A)], dtype=torch.long)
-        self._others = others.to(self.device)  # [A, A - 1]: the other agents of each, in mpe2's order
+        self._directions = torch.tensor(DIRECTIONS, dtype=dtype, device=self.device) * SENSITIVITY  # [5, 2]
+        self._others = torch.tensor([[j for j in range(A) if j != i] for i in range(A)], device=self.device)
+        self._pairs = [(i, j) for i in range(A) for j in range(i + 1, A)]  # mpe2's collision pairs
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed)
-        self.agent_pos = torch.zeros(num_envs, A, 2, dtype=dtype, device=self.device)
-        self.agent_vel = torch.zeros_like(self.agent_pos)
-        self.landmark_pos = torch.zeros(num_envs, A, 2, dtype=dtype, device=self.device)
+        self._pos = torch.zeros(A, 2, num_envs, dtype=dtype, device=self.device)
+        self._vel = torch.zeros_like(self._pos)
+        self._landmarks = torch.zeros_like(self._pos)
         self.elapsed = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
+
+    # [N, A, 2] views of the env-last world
+    agent_pos = property(lambda self: self._pos.permute(2, 0, 1),
+                         lambda self, value: setattr(self, "_pos", _env_last(value)))
+    agent_vel = property(lambda self: self._vel.permute(2, 0, 1),
+                         lambda self, value: setattr(self, "_vel", _env_last(value)))
+    landmark_pos = property(lambda self: self._landmarks.permute(2, 0, 1),
+                            lambda self, value: setattr(self, "_landmarks", _env_last(value)))
 
     # ------------------------------------------------------------------ the contract
     def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         if seed is not None:
             self.generator.manual_seed(seed)
-        self.agent_pos, self.agent_vel, self.landmark_pos = self._initial(self.num_envs)
+        self._pos, self._vel, self._landmarks = self._initial()
         self.elapsed.zero_()
-        obs = self.observe(self.agent_pos, self.agent_vel, self.landmark_pos)
-        return obs, {"state": self.global_state(obs)}
+        obs = self._observe(self._pos, self._vel, self._landmarks)
+        return _batch_first(obs), {"state": self._state(obs)}
 
     def step(self, actions: torch.Tensor):
-        force = self.action_force(torch.as_tensor(actions, device=self.device))
-        pos, vel = self.integrate(self.agent_pos, self.agent_vel, force + self.contact_force(self.agent_pos))
-        reward = self.reward(pos, self.landmark_pos)
+        force = self._action_force(torch.as_tensor(actions, device=self.device)) + self._contact_force(self._pos)
+        pos, vel = self._pos + self._vel * DT, self._vel * (1 - DAMPING) + force / MASS * DT
+        reward = self._reward(pos, self._landmarks)
         self.elapsed += 1
         truncated = self.elapsed >= self.max_cycles
         terminated = torch.zeros_like(truncated)
-        final_obs = self.observe(pos, vel, self.landmark_pos)
-        # same-step auto-reset: a fresh world is drawn for every env, kept where an episode ended
-        new_pos, new_vel, new_landmarks = self._initial(self.num_envs)
-        done = truncated[:, None, None]
-        self.agent_pos = torch.where(done, new_pos, pos)
-        self.agent_vel = torch.where(done, new_vel, vel)
-        self.landmark_pos = torch.where(done, new_landmarks, self.landmark_pos)
-        self.elapsed = torch.where(truncated, torch.zeros_like(self.elapsed), self.elapsed)
-        obs = torch.where(done, self.observe(self.agent_pos, self.agent_vel, self.landmark_pos), final_obs)
-        info = {"state": self.global_state(obs), "final_obs": final_obs, "final_state": self.global_state(final_obs)}
-        return obs, reward, terminated, truncated, info
+        final_obs = self._observe(pos, vel, self._landmarks)
+        obs, landmarks = final_obs, self._landmarks
+        if self.device.type != "cpu" or bool(truncated.any()):  # same-step auto-reset of the ended episodes
+            new_pos, new_vel, new_landmarks = self._initial()
+            pos, vel = torch.where(truncated, new_pos, pos), torch.where(truncated, new_vel, vel)
+            landmarks = torch.where(truncated, new_landmarks, landmarks)
+            obs = torch.where(truncated, self._observe(pos, vel, landmarks), final_obs)
+            self.elapsed = torch.where(truncated, torch.zeros_like(self.elapsed), self.elapsed)
+        self._pos, self._vel, self._landmarks = pos, vel, landmarks
+        info = {"state": self._state(obs), "final_obs": _batch_first(final_obs), "final_state": self._state(final_obs)}
+        return _batch_first(obs), _batch_first(reward), terminated, truncated, info
 
     def close(self) -> None:
         pass
@@ -111,53 +125,73 @@ class SimpleSpread:
                 "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key in ("agent_pos", "agent_vel", "landmark_pos", "elapsed"):
-            setattr(self, key, state[key].to(self.device))
+        for key in ("agent_pos", "agent_vel", "landmark_pos"):
+            setattr(self, key, state[key].to(self.device, self.dtype))
+        self.elapsed = state["elapsed"].to(self.device)
         self.generator.set_state(state["generator"])
 
-    # ------------------------------------------------------------------ the world, as pure functions
-    def _initial(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        A = self.num_agents
-        u = torch.rand(n, 2 * A, 2, generator=self.generator, device=self.device, dtype=self.dtype)
-        pos = 2.0 * u - 1.0
-        return pos[:, :A], torch.zeros_like(pos[:, :A]), pos[:, A:]
+    def observe(self, pos: torch.Tensor, vel: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """Observations [N, A, obs_dim] of worlds given batch-first ([N, A, 2] each)."""
+        return _batch_first(self._observe(_env_last(pos), _env_last(vel), _env_last(landmarks)))
 
-    def action_force(self, actions: torch.Tensor) -> torch.Tensor:
-        """actions [N, A] (or [N, A, 5] continuous) -> force [N, A, 2]."""
+    # ------------------------------------------------------------------ the world, env-last
+    def _initial(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        A = self.num_agents
+        u = torch.rand(self.num_envs, 2 * A, 2, generator=self.generator, device=self.device, dtype=self.dtype)
+        pos = _env_last(2.0 * u - 1.0)  # [2A, 2, N]: agents, then landmarks (mpe2's draw order)
+        return pos[:A], torch.zeros_like(pos[:A]), pos[A:]
+
+    def _action_force(self, actions: torch.Tensor) -> torch.Tensor:
+        """actions [N, A] (or [N, A, 5] continuous) -> force [A, 2, N]."""
         if self.continuous_actions:
             a = actions.to(self.dtype)
-            return SENSITIVITY * torch.stack([a[..., 2] - a[..., 1], a[..., 4] - a[..., 3]], dim=-1)
-        return self._directions[actions.long()]
+            force = SENSITIVITY * torch.stack([a[..., 2] - a[..., 1], a[..., 4] - a[..., 3]], dim=-1)
+        else:
+            force = self._directions[actions.long()]  # [N, A, 2]
+        return _env_last(force)
 
-    def contact_force(self, pos: torch.Tensor) -> torch.Tensor:
-        """Sum over the other agents j of 100 (p_i - p_j) / d_ij * k softplus(-(d_ij - 0.3) / k) [N, A, 2]."""
-        delta = pos[:, :, None, :] - pos[:, None, :, :]  # [N, A, A, 2]: p_i - p_j
-        delta = delta[:, torch.arange(self.num_agents, device=self.device)[:, None], self._others]  # j != i
-        dist = delta.norm(dim=-1, keepdim=True)
+    def _contact_force(self, pos: torch.Tensor) -> torch.Tensor:
+        """Per pair i < j: 100 (p_i - p_j) / d_ij * k softplus(-(d_ij - 0.3) / k), +on i and -on j [A, 2, N]."""
+        force = torch.zeros_like(pos)
         k = CONTACT_MARGIN
-        penetration = torch.nn.functional.softplus(-(dist - 2 * AGENT_SIZE) / k) * k
-        return (CONTACT_FORCE * delta / dist * penetration).sum(dim=2)
+        for i, j in self._pairs:
+            delta = pos[i] - pos[j]  # [2, N]
+            dist = torch.sqrt(delta[0] * delta[0] + delta[1] * delta[1])
+            push = CONTACT_FORCE * delta * (torch.nn.functional.softplus(-(dist - 2 * AGENT_SIZE) / k) * k / dist)
+            force[i] += push
+            force[j] -= push
+        return force
 
-    @staticmethod
-    def integrate(pos: torch.Tensor, vel: torch.Tensor, force: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return pos + vel * DT, vel * (1 - DAMPING) + force / MASS * DT
+    def _reward(self, pos: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """[A, N]: the shared coverage term and each agent's collision count, mixed by local_ratio."""
+        to_landmarks = landmarks[:, None] - pos[None, :]  # [L, A, 2, N]
+        coverage = -torch.sqrt((to_landmarks * to_landmarks).sum(2)).min(dim=1).values.sum(0)  # [N]
+        collisions = torch.zeros_like(pos[:, 0])  # [A, N]
+        for i, j in self._pairs:
+            delta = pos[i] - pos[j]
+            hit = (torch.sqrt(delta[0] * delta[0] + delta[1] * delta[1]) < 2 * AGENT_SIZE).to(pos.dtype)
+            collisions[i] += hit
+            collisions[j] += hit
+        return (1 - self.local_ratio) * coverage - self.local_ratio * collisions
 
-    def reward(self, pos: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """[N, A]: the shared coverage term and each agent's collision count, mixed by local_ratio."""
-        coverage = -(landmarks[:, :, None, :] - pos[:, None, :, :]).norm(dim=-1).min(dim=2).values.sum(-1)  # [N]
-        between = (pos[:, :, None, :] - pos[:, None, :, :]).norm(dim=-1)  # [N, A, A]
-        eye = torch.eye(self.num_agents, dtype=torch.bool, device=self.device)
-        collisions = ((between < 2 * AGENT_SIZE) & ~eye).sum(-1).to(pos.dtype)  # [N, A]
-        return (1 - self.local_ratio) * coverage[:, None] - self.local_ratio * collisions
+    def _observe(self, pos: torch.Tensor, vel: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """[A, obs_dim, N]: own velocity, own position, landmarks and others relative to it, silent comms."""
+        A, _, n = pos.shape
+        to_landmarks = (landmarks[None] - pos[:, None]).flatten(1, 2)  # [A, 2L, N]
+        to_others = (pos[self._others] - pos[:, None]).flatten(1, 2)  # [A, 2(A - 1), N]
+        comms = pos.new_zeros(A, 2 * (A - 1), n)
+        return torch.cat([vel, pos, to_landmarks, to_others, comms], dim=1)
 
-    def observe(self, pos: torch.Tensor, vel: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """[N, A, obs_dim]: own velocity, own position, landmarks and others relative to it, silent comms."""
-        n, A = pos.shape[:2]
-        to_landmarks = (landmarks[:, None, :, :] - pos[:, :, None, :]).flatten(2)  # [N, A, 2A]
-        to_others = (pos[:, self._others] - pos[:, :, None, :]).flatten(2)  # [N, A, 2(A - 1)]
-        comms = pos.new_zeros(n, A, 2 * (A - 1))
-        return torch.cat([vel, pos, to_landmarks, to_others, comms], dim=-1)
-
-    def global_state(self, obs: torch.Tensor) -> torch.Tensor:
+    def _state(self, obs: torch.Tensor) -> torch.Tensor:
         """mpe2's state(): every agent's observation, concatenated [N, A * obs_dim]."""
-        return obs.flatten(1)
+        return obs.flatten(0, 1).T
+
+
+def _env_last(x: torch.Tensor) -> torch.Tensor:
+    """[N, ...] batch-first -> [..., N] env-last (a view where the data is env-last already)."""
+    return x.permute(*range(1, x.dim()), 0)
+
+
+def _batch_first(x: torch.Tensor) -> torch.Tensor:
+    """[..., N] env-last -> [N, ...]: a view."""
+    return x.permute(x.dim() - 1, *range(x.dim() - 1))
