@@ -38,6 +38,9 @@ class RewardModelConfig:
     lr_decay_steps: int = field(default=0, metadata=non_negative("training pairs of the lr annealing"))
     center_coef: float = field(default=0.0, metadata=non_negative("reward centring, TRL's center_rewards_coefficient"))
     max_completion_tokens: int = field(default=64, metadata=positive("completion tokens kept (EOS included)"))
+    # the score head starts as N(0, head_init_std²) weights and a zero bias (TRL's sequence-classification
+    # head: the model's initializer_range, 0.02); 0: all zeros, every pair a tie until it moves
+    head_init_std: float = field(default=0.02, metadata=non_negative("std of the score head's initial weights"))
     max_grad_norm: float = field(default=1.0, metadata=positive("gradient clipping by global norm"))
     weight_decay: float = field(default=0.0, metadata=non_negative("AdamW weight decay"))
     eval_batch_size: int = field(default=64, metadata=positive("pairs per forward in evaluation"))
@@ -65,6 +68,8 @@ class RewardModel:
         self.tokenizer, self.seed = lm.tokenizer, seed
         torch.manual_seed(seed)
         self.policy = LMPolicy(lm, spec.text, value_head=True, reference=False)
+        if cfg.head_init_std > 0:
+            torch.nn.init.normal_(self.policy.value_head.weight, std=cfg.head_init_std)
         self.params = self.policy.trainable_parameters()
         self.optimizer = adam([{"params": self.params}], cfg.lr, weight_decay=cfg.weight_decay)
         self.sampler = PairSampler(1, seed)

@@ -79,7 +79,7 @@ def test_reward_model_learns_held_out_pairs_and_scores_a_grpo_run(tmp_path):
     held = digit_pairs(tmp_path / "held.jsonl", eval_prompts(), seed=1)
     minimal = digit_pairs(tmp_path / "minimal.jsonl", eval_prompts(), seed=2, minimal=True)
     rm = {"name": "reward_model", "pairs": pairs, "eval_pairs": held, "minimal_pairs": minimal, "lr": 1e-3,
-          "batch_size": 8}
+          "batch_size": 8, "head_init_std": 0.0}
     summary = run(tmp_path, "rm", rm, 480, eval_every=480)
     before, after = summary["evaluations"][0], summary["evaluations"][-1]
     assert before["return_mean"] == 0.0  # the zero-initialised head scores every pair a tie
