@@ -306,7 +306,8 @@ def report(result: dict[str, Any], hardware: str) -> str:
                          f"{tr['first_batch_loss']:.6f} |")
         lines.append("")
         dc, dt = t["dpo"]["classic_rl"].get("first_batch", {}), t["dpo"]["trl"].get("first_batch", {})
-        lines.append(f"DPO first batch, mean sequence log-probs: classic_rl {dc}, TRL {dt}")
+        if dc:
+            lines.append(f"DPO first batch, mean sequence log-probs: classic_rl {dc}" + (f", TRL {dt}" if dt else ""))
     return "\n".join(lines) + "\n"
 
 
