@@ -106,14 +106,19 @@ def test_state_dict_resumes_the_same_stream():
     assert all(torch.equal(a, b) for a, b in zip(first, again))
 
 
-def test_a_single_agent_agent_is_refused_in_one_line():
+def test_a_single_agent_agent_is_refused_in_one_line(tmp_path):
     from classic_rl.agents import make as make_agent
     from classic_rl.agents import make_config
     from classic_rl.config import UserError
+    from classic_rl.run import main
 
     env = make("simple_spread", num_envs=2)
     with pytest.raises(UserError, match="agent=ppo controls one agent; env=simple_spread has 3 agents"):
         make_agent(make_config({"name": "ppo"}), env.spec)
+    with pytest.raises(UserError, match="agent=dqn controls one agent"):  # the command line's path
+        main({"agent": {"name": "dqn"}, "env": {"id": "simple_spread", "num_envs": 4},
+              "logger": {"progress": False, "tensorboard": False}}, tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # nothing written for a refused run
 
 
 def copy_row(env: SimpleSpread, row: int, world) -> None:
