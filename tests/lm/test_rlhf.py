@@ -14,6 +14,7 @@ import torch
 pytest.importorskip("transformers")
 
 from classic_rl.config import UserError
+from classic_rl.envs import make
 from classic_rl.run import main
 
 QUIET = {"tensorboard": False, "progress": False, "log_every_steps": 1}
@@ -54,7 +55,6 @@ def metrics(run_dir):
 
 
 def test_sequence_score_is_the_value_head_on_the_last_real_token(tiny_lm):
-    from classic_rl.envs import make
     from classic_rl.lm.pairs import encode_pairs
     from classic_rl.lm.policy import LMPolicy
 
@@ -72,6 +72,21 @@ def test_sequence_score_is_the_value_head_on_the_last_real_token(tiny_lm):
         ids = torch.tensor([tok(row["prompt"])["input_ids"] + completions[i][mask[i]].tolist()])
         hidden = policy.model(ids, output_hidden_states=True).hidden_states[-1][0, -1]
         assert fast[i].item() == pytest.approx(policy.value_head(hidden).item(), abs=1e-4)
+
+
+def test_reward_model_score_head_starts_as_trls(tiny_lm):
+    """Default: weights ~ N(0, 0.02²) and a zero bias, as TRL's sequence-classification head, so the
+    scores differ from the first step; head_init_std=0 keeps every pair a tie until the head moves."""
+    from classic_rl.agents import make as make_agent
+    from classic_rl.agents import make_config
+
+    env = make("text-digits", num_envs=2, tokenizer=tiny_lm.tokenizer, max_new_tokens=4, chat_template=False)
+    head = make_agent(make_config({"name": "reward_model"}), env.spec, lm=tiny_lm).policy.value_head
+    assert abs(head.weight.std().item() - 0.02) < 0.005 and not head.bias.any()
+    scores = make_agent(make_config({"name": "reward_model"}), env.spec, lm=tiny_lm).score(["Hi", "Hi"], ["12", "ab"])
+    assert scores[0] != scores[1]
+    zero = make_agent(make_config({"name": "reward_model", "head_init_std": 0.0}), env.spec, lm=tiny_lm)
+    assert not zero.policy.value_head.weight.any()
 
 
 def test_reward_model_learns_held_out_pairs_and_scores_a_grpo_run(tmp_path):
