@@ -33,15 +33,21 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def run_classic(agent: str, overrides: list[str], workdir: Path, threads: int, env: str = "text-arith") -> dict:
+def run_classic(agent: str, overrides: list[str], workdir: Path, threads: int, env: str = "text-arith",
+                reuse: bool = False) -> dict:
+    """One classic_rl run in workdir/classic_AGENT; `reuse`: a finished run already there is read, not rerun
+    (its process wall is then the run's own wall_seconds)."""
     run_dir = workdir / f"classic_{agent}"
     cmd = [sys.executable, "-m", "classic_rl", f"agent={agent}", f"env={env}", "model=smollm2-135m",
            f"hydra.run.dir={run_dir}", "logger.progress=false", f"train.torch_threads={threads}", *overrides]
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"classic_rl run failed:\n{proc.stderr[-3000:]}")
+    if reuse and (run_dir / "summary.json").is_file():
+        wall = json.loads((run_dir / "summary.json").read_text())["wall_seconds"]
+    else:
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(f"classic_rl run failed:\n{proc.stderr[-3000:]}")
     summary = json.loads((run_dir / "summary.json").read_text())
     curve = [(m["step"], m["train/reward_mean"]) for m in map(json.loads, (run_dir / "metrics.jsonl").open())
              if "train/reward_mean" in m]

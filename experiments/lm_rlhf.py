@@ -78,10 +78,12 @@ def part_rm(pairs: Path, workdir: Path, threads: int, extra: list[str], run_dir:
             "peak_memory_mb": summary["peak_memory_mb"]}
 
 
-def part_grpo_rm(rm_dir: Path, workdir: Path, threads: int, budget: int, extra: list[str]) -> dict[str, Any]:
+def part_grpo_rm(rm_dir: Path, workdir: Path, threads: int, budget: int, extra: list[str],
+                 reuse: bool = False) -> dict[str, Any]:
     steps = 2 * budget
     result = run_classic("grpo", [f"env.reward_model={rm_dir}", f"train.total_steps={steps}",
-                                  f"agent.lr_decay_steps={steps}", "eval.every_steps=1000", *extra], workdir, threads)
+                                  f"agent.lr_decay_steps={steps}", "eval.every_steps=1000", *extra], workdir, threads,
+                         reuse=reuse)
     logged = metrics(workdir / "classic_grpo")
     result["score_curve"] = [(m["step"], round(m["train/reward_mean"], 3)) for m in logged if "train/reward_mean" in m]
     result["true_reward_curve"] = [(m["step"], round(m["train/true_reward_mean"], 3)) for m in logged
@@ -118,8 +120,12 @@ def plot_grpo_rm(result: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def part_dpo(pairs: Path, workdir: Path, threads: int, extra: list[str]) -> dict[str, Any]:
-    result = run_classic("dpo", [f"agent.pairs={pairs / 'pairs.jsonl'}", *extra], workdir, threads)
+def part_dpo(pairs: Path, workdir: Path, threads: int, extra: list[str], steps: int = 480,
+             reuse: bool = False) -> dict[str, Any]:
+    """Offline DPO on the natural training pairs: `steps` pairs, lr 1e-5 annealed to 0 over them."""
+    result = run_classic("dpo", [f"agent.pairs={pairs / 'pairs.jsonl'}", f"train.total_steps={steps}",
+                                 "agent.lr=1e-5", "agent.lr_end=0", f"agent.lr_decay_steps={steps}",
+                                 f"eval.every_steps={steps}", *extra], workdir, threads, reuse=reuse)
     result["pairs_seen"] = json.loads((workdir / "classic_dpo" / "summary.json").read_text())["env_steps"]
     return result
 
@@ -324,6 +330,8 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.1)
     parser.add_argument("--out", type=Path, default=RESULTS / "lm_rlhf")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary directory)")
+    parser.add_argument("--reuse", action="store_true", help="report the finished runs already in --workdir, "
+                        "run only the missing ones")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", default="smollm2-135m", help=argparse.SUPPRESS)  # tiny: a quick check of the workers
@@ -350,11 +358,11 @@ def main() -> None:
         print(json.dumps(result["rm"], indent=1), flush=True)
     if "grpo_rm" in args.only:
         rm_dir = args.rm_run or Path(result["rm"]["run_dir"])
-        result["grpo_rm"] = part_grpo_rm(rm_dir, workdir, args.threads, args.budget, args.overrides)
+        result["grpo_rm"] = part_grpo_rm(rm_dir, workdir, args.threads, args.budget, args.overrides, args.reuse)
         plot_grpo_rm(result["grpo_rm"], args.out.parent / f"{args.out.name}_grpo_rm.png")
         print(json.dumps({k: v for k, v in result["grpo_rm"].items() if "curve" not in k}, indent=1), flush=True)
     if "dpo" in args.only:
-        result["dpo"] = part_dpo(args.pairs, workdir, args.threads, args.overrides)
+        result["dpo"] = part_dpo(args.pairs, workdir, args.threads, args.overrides, reuse=args.reuse)
         print(json.dumps({k: v for k, v in result["dpo"].items() if k != "reward_curve"}, indent=1), flush=True)
     if "trl" in args.only:
         result["trl"] = part_trl(args, workdir)
