@@ -127,11 +127,6 @@ class LMPolicy(nn.Module):
             filled = (obs[:, P:] != pad).any(0).nonzero()  # generated columns holding a token
             t = int(filled.max()) + 1 if filled.numel() else 0
             context = obs[:, : P + t]
-            self._mask = torch.cat([prompt_mask(context[:, :P], pad),
-                                    torch.ones_like(context[:, P:], dtype=torch.bool)], 1)
-            positions = positions_of(self._mask)
-            self._positions = positions[:, -1]
-            self._cache = DynamicCache()
             if t == 0:  # a new round: encode each distinct prompt once, copy its cache to its rows
                 prompts, rows = torch.unique(context, dim=0, return_inverse=True)
                 out, self._cache, mask, last, _ = self._encode_prompts(prompts, hidden=hidden)
@@ -141,6 +136,11 @@ class LMPolicy(nn.Module):
                 if hidden:
                     out.hidden_states = (out.hidden_states[-1][rows],)
             else:
+                self._mask = torch.cat([prompt_mask(context[:, :P], pad),
+                                        torch.ones_like(context[:, P:], dtype=torch.bool)], 1)
+                positions = positions_of(self._mask)
+                self._positions = positions[:, -1]
+                self._cache = DynamicCache()
                 out = self._forward(context, self._mask, positions, self._cache, hidden=hidden)
         self._context, self._t = obs.clone(), t
         value = None
