@@ -128,7 +128,8 @@ class Policy:
         space = self.spec.observation_space
         dtype = torch.int64 if self.spec.discrete_observations else torch.float32
         batch = torch.as_tensor(obs if as_torch else np.asarray(obs), device=self.device).to(dtype)
-        shape = tuple(space.shape or ())
+        agents = (self.spec.num_agents,) if self.spec.num_agents > 1 else ()  # multi-agent: [A, ...] per env
+        shape = agents + tuple(space.shape or ())
         single = tuple(batch.shape) == shape
         if single:
             batch = batch.unsqueeze(0)
@@ -144,7 +145,7 @@ class Policy:
         if as_torch:
             return out
         out = out.cpu().numpy()
-        return int(out) if single and self.spec.discrete_actions else out
+        return int(out) if single and self.spec.discrete_actions and not agents else out
 
     def evaluate(self, episodes: int = 10, env: Any = None, seed: int | None = None) -> dict[str, Any]:
         """Mean return (and std, mean length) of `episodes` deterministic episodes, run at once on

@@ -19,7 +19,8 @@ from classic_rl.envs.torch_env import TorchVectorEnv
 def evaluate(agent: Agent, env: VectorEnv, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Run the first episode of each of `episodes` envs (env.num_envs >= episodes) with act(explore=False).
 
-    Returns (returns [episodes], lengths [episodes]) as numpy arrays.
+    Returns (returns [episodes], lengths [episodes]) as numpy arrays; on a multi-agent env an
+    episode's return is the team's, the sum of every agent's rewards.
     """
     obs, _ = env.reset(seed=seed)
     n = env.num_envs
@@ -29,6 +30,8 @@ def evaluate(agent: Agent, env: VectorEnv, episodes: int, seed: int) -> tuple[np
     wait = slice(None) if env.spec.round_reward else slice(episodes)  # round rewards come when all rows end
     while running[wait].any():
         obs, reward, terminated, truncated, info = env.step(agent.act(obs, explore=False))
+        if reward.dim() > 1:  # [N, A]: the team's reward
+            reward = reward.sum(-1)
         returns += reward * running
         lengths += running.long()
         running &= ~(terminated | truncated)

@@ -4,7 +4,8 @@
 
 Classic agents: the deterministic acting network (what `act(obs, explore=False)` computes,
 observation normalization included) traced to TorchScript, `DIR/policy.pt`:
-`torch.jit.load(p)(obs_batch)` -> the action batch (int64 indices for discrete actions, float32 for
+`torch.jit.load(p)(obs_batch)` -> the action batch (multi-agent: observations [N, A, ...] -> joint
+actions [N, A, ...], each agent acting on its own observation) (int64 indices for discrete actions, float32 for
 continuous ones); and, with the `onnx` extra, the same as `DIR/policy.onnx` (input `obs`, output
 `action`, any batch size). Language models: a Hugging Face directory (`save_pretrained`: config,
 safetensors weights, tokenizer) that `AutoModelForCausalLM.from_pretrained(DIR)` and
@@ -44,9 +45,12 @@ class ActingNetwork(torch.nn.Module):
         return self.agent.act(obs, explore=False)
 
 
-def example_observations(space: Any, n: int = 3) -> torch.Tensor:
+def example_observations(space: Any, n: int = 3, agents: int = 1) -> torch.Tensor:
+    """n observations [n, *shape] of `space`; [n, agents, *shape] for a multi-agent env."""
     space.seed(0)
-    batch = np.stack([np.asarray(space.sample()) for _ in range(n)])
+    batch = np.stack([np.asarray(space.sample()) for _ in range(n * agents)])
+    if agents > 1:
+        batch = batch.reshape(n, agents, *batch.shape[1:])
     return torch.as_tensor(batch).to(torch.int64 if np.issubdtype(batch.dtype, np.integer) else torch.float32)
 
 
@@ -83,10 +87,11 @@ def export_policy(agent: Any, spec: Any, out: Path, onnx: bool | None) -> list[s
     if spec.text is not None:
         raise UserError("a text env's policy is its language model: export it with a model= run")
     network = ActingNetwork(agent).eval().requires_grad_(False)  # inference only: outputs need no graph
-    example = example_observations(spec.observation_space)
+    example = example_observations(spec.observation_space, 3, spec.num_agents)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice: TorchScript is what the file is
-        traced = torch.jit.trace(network, example, check_inputs=[example_observations(spec.observation_space, 7)])
+        traced = torch.jit.trace(network, example,
+                                 check_inputs=[example_observations(spec.observation_space, 7, spec.num_agents)])
     traced.save(str(out / "policy.pt"))
     files = ["policy.pt"]
     if onnx is False:

@@ -83,3 +83,17 @@ class RewardScaler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ret = state["ret"].to(self.ret.device)
         self.rms.load_state_dict(state["rms"])
+
+
+class DenormalizedValue(torch.nn.Module):
+    """A critic trained on standardised returns, read in reward units: V(s) = mean + std * critic(s).
+
+    Value normalisation (MAPPO, Yu et al. 2022): the critic's targets are the returns standardised by
+    `stats` (a RunningMeanStd of the returns); rollouts and GAE need its values in reward units."""
+
+    def __init__(self, critic: torch.nn.Module, stats: RunningMeanStd) -> None:
+        super().__init__()
+        self.critic, self.stats = critic, stats
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs) * self.stats.std.float() + self.stats.mean.float()

@@ -89,6 +89,8 @@ class Trainer:
         self.env_steps = 0
         self.episodes = 0
         self.obs: torch.Tensor | None = None
+        self.multi_agent = env.spec.num_agents > 1
+        self.state: torch.Tensor | None = None  # multi-agent envs: the global state info["state"]
         self.episode_return = torch.zeros(n, device=env.device)
         self.episode_length = torch.zeros(n, dtype=torch.int64, device=env.device)
         self.train_seconds = 0.0  # wall seconds of training, evaluation excluded
@@ -104,7 +106,8 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> dict[str, Any]:
         if self.obs is None:
-            self.obs, _ = self.env.reset(seed=self.seed)
+            self.obs, info = self.env.reset(seed=self.seed)
+            self.state = info.get("state")
         # signal handlers can only be set from the main thread (train() called from a worker thread runs without)
         main_thread = threading.current_thread() is threading.main_thread()
         previous = {sig: signal.signal(sig, self._request_stop) for sig in SIGNAL_NAMES} if main_thread else {}
@@ -179,13 +182,15 @@ class Trainer:
 
     def _env_step(self, clock0: float) -> dict[str, float] | None:
         """One vector step: act, step, observe; the update's stats when the agent was ready, else None."""
-        action = self.agent.act(self.obs)
+        action = self.agent.act(self.obs, state=self.state) if self.multi_agent else self.agent.act(self.obs)
         next_obs, reward, terminated, truncated, info = self.env.step(action)
         active = info.get("active")  # lock-step envs: rows waiting for the round take no step
         round_reward = info.get("round_reward")  # text envs: the whole round's rewards, at its end
         self.agent.observe(Transition(self.obs, action, reward, info["final_obs"], terminated, truncated,
-                                      active, round_reward))
-        self.obs = next_obs
+                                      active, round_reward, self.state, info.get("final_state")))
+        self.obs, self.state = next_obs, info.get("state")
+        if self.multi_agent:  # an episode's return is the team's: the sum over agents
+            reward = reward.sum(-1)
         self.env_steps += self.env.num_envs if active is None else int(active.sum())
         self._track_episodes(reward, terminated | truncated, clock0, active, round_reward)
         if (true_reward := info.get("true_reward")) is not None:
@@ -295,7 +300,7 @@ class Trainer:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        keys = ("env_steps", "episodes", "obs", "episode_return", "episode_length", "train_seconds",
+        keys = ("env_steps", "episodes", "obs", "state", "episode_return", "episode_length", "train_seconds",
                 "train_cpu_seconds", "evaluations", "solved")
         return {**{k: getattr(self, k) for k in keys}, "wall_seconds": self._wall_now()}
 
@@ -323,6 +328,7 @@ class Trainer:
         self.env.load_state_dict(payload["env"])
         ckpt.set_rng_state(payload["rng"])
         if getattr(self.env, "restarts_on_resume", False):  # Gymnasium adapter: fresh episodes, re-seeded
-            self.obs, _ = self.env.reset(seed=self.seed + self.env_steps)
+            self.obs, info = self.env.reset(seed=self.seed + self.env_steps)
+            self.state = info.get("state")
             self.episode_return.zero_()
             self.episode_length.zero_()

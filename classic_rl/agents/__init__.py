@@ -10,6 +10,7 @@ from classic_rl.agents.dpo import DPO, DPOConfig
 from classic_rl.agents.dqn import DQN, DQNConfig
 from classic_rl.agents.grpo import GRPO, GRPOConfig
 from classic_rl.agents.a2c import A2C, A2CConfig
+from classic_rl.agents.mappo import MAPPO, MAPPOConfig
 from classic_rl.agents.ppo import PPO, PPOConfig
 from classic_rl.agents.reinforce import Reinforce, ReinforceConfig
 from classic_rl.agents.reward_model import RewardModel, RewardModelConfig
@@ -27,6 +28,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "dpo": (DPOConfig, DPO),
     "reward_model": (RewardModelConfig, RewardModel),
     "ddpg": (DDPGConfig, DDPG),
+    "mappo": (MAPPOConfig, MAPPO),
     "q_learning": (TabularConfig, TabularAgent),
     "sarsa": (TabularConfig, TabularAgent),
     "expected_sarsa": (TabularConfig, TabularAgent),

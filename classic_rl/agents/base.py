@@ -24,13 +24,21 @@ class Transition:
     # [N], envs with spec.round_reward, on the step that ends a round: each row's reward for its episode,
     # which belongs to the row's last active step (info["round_reward"], envs/base.py)
     round_reward: torch.Tensor | None = None
+    # multi-agent envs (spec.num_agents > 1), where obs is [N, A, ...] and reward [N, A]: the global state
+    # [N, *state_shape] the actions were chosen in (info["state"]), and the true next one (info["final_state"])
+    state: torch.Tensor | None = None
+    next_state: torch.Tensor | None = None
 
 
 class Agent(Protocol):
     """act -> (env.step) -> observe -> update when ready. The agent owns its storage."""
 
     def act(self, obs: torch.Tensor, explore: bool = True) -> torch.Tensor:
-        """Actions [N, ...] for observations [N, ...]; explore=False is the deterministic policy."""
+        """Actions [N, ...] for observations [N, ...]; explore=False is the deterministic policy.
+
+        Multi-agent agents (class attribute `multi_agent = True`) take obs [N, A, ...] and a keyword
+        `state` [N, ...], the global state: the trainer passes it while training (centralised critics
+        read it); acting never needs it (decentralised execution), so evaluation passes none."""
         ...
 
     def observe(self, transition: Transition) -> None: ...

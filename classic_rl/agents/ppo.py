@@ -28,6 +28,7 @@ from classic_rl.losses import (
     kl_estimate, kl_penalized_reward, kl_penalty_loss, kl_penalty_surrogate, masked, value_loss,
 )
 from classic_rl.nets.policy import Activation, Actor, ActorCritic, Critic, unsupported_spaces
+from classic_rl.normalize import DenormalizedValue, RunningMeanStd
 from classic_rl.returns import gae, normalize_advantage
 
 
@@ -62,6 +63,9 @@ class PPOConfig:
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions)
     normalize_obs: bool = False  # running mean/std of observations
     normalize_reward: bool = False  # divide rewards by the running std of the discounted return
+    # the critic learns returns standardised by their running mean/std (MAPPO's value normalisation,
+    # Yu et al. 2022 §4); GAE reads its values mapped back to reward units
+    normalize_value: bool = False
     kl_reward_coef: float = field(default=0.0, metadata=non_negative(
         "β of the per-token KL penalty in the reward (language models; seeds eq. 1.29)"))
     # lock-step envs: forward/backward this many sequences at a time, gradients summed into one step
@@ -86,7 +90,10 @@ class PPO:
     accepts_lm = True
     accepts_lockstep = True  # rounds of a lock-step env: every mean over the active rows only
 
-    def __init__(self, cfg: PPOConfig, spec: EnvSpec, seed: int = 0, lm: Any = None) -> None:
+    def __init__(self, cfg: PPOConfig, spec: EnvSpec, seed: int = 0, lm: Any = None,
+                 actor: torch.nn.Module | None = None, critic: torch.nn.Module | None = None) -> None:
+        """`actor` / `critic`: networks to train in place of the default Actor / Critic on the
+        spec's spaces (a multi-agent agent's per-agent rows, agents/mappo.py)."""
         self.cfg, self.spec, self.device = cfg, spec, spec.device
         self.lockstep = spec.lockstep
         self.beta = cfg.kl_beta
@@ -99,22 +106,24 @@ class PPO:
             raise ConfigError(f"config key 'agent.minibatches' = {cfg.minibatches} exceeds the rollout's "
                               f"{cfg.rollout_steps * spec.num_envs} samples (rollout_steps x env.num_envs)")
         torch.manual_seed(seed)  # network initialisation
-        self.actor = Actor(spec.observation_space, spec.action_space, cfg.hidden_sizes, cfg.activation,
-                           cfg.log_std_init).to(self.device)
-        self.critic = Critic(spec.observation_space, cfg.hidden_sizes, cfg.activation).to(self.device)
+        self.actor = (actor or Actor(spec.observation_space, spec.action_space, cfg.hidden_sizes, cfg.activation,
+                                     cfg.log_std_init)).to(self.device)
+        self.critic = (critic or Critic(spec.observation_space, cfg.hidden_sizes, cfg.activation)).to(self.device)
+        self.value_norm = RunningMeanStd((), self.device) if cfg.normalize_value else None
         self.params = [*self.actor.parameters(), *self.critic.parameters()]
         self.optimizer = adam([{"params": list(self.actor.parameters())},
                                 {"params": list(self.critic.parameters()), "lr_scale": cfg.critic_lr_scale}], cfg.lr)
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed + 1)
-        self.rollout = RolloutCollector.for_spec(spec, cfg.rollout_steps, self.actor, self.critic, self.generator,
+        collector_critic = self.critic if self.value_norm is None else DenormalizedValue(self.critic, self.value_norm)
+        self.rollout = RolloutCollector.for_spec(spec, cfg.rollout_steps, self.actor, collector_critic, self.generator,
                                                  cfg.normalize_obs, cfg.normalize_reward, cfg.gamma)
 
     def _init_lockstep(self, cfg: PPOConfig, spec: EnvSpec, seed: int, lm: Any) -> None:
         """Rounds of a lock-step env: the policy has act/evaluate (nets/policy.py, lm/policy.py)."""
-        if cfg.normalize_obs or cfg.normalize_reward:
-            raise ConfigError("config keys 'agent.normalize_obs' / 'agent.normalize_reward' are not supported on "
-                              f"lock-step env={spec.id}; set them to false")
+        if cfg.normalize_obs or cfg.normalize_reward or cfg.normalize_value:
+            raise ConfigError("config keys 'agent.normalize_obs' / 'agent.normalize_reward' / 'agent.normalize_value' "
+                              f"are not supported on lock-step env={spec.id}; set them to false")
         torch.manual_seed(seed)
         reference = cfg.kl_reward_coef > 0
         if spec.text is not None:
@@ -169,8 +178,12 @@ class PPO:
             return self._update_round()
         r = self.rollout.buffer.rollout()
         advantage, returns = gae(r.reward, r.value, r.next_value, r.terminated, r.done, c.gamma, c.gae_lambda)
+        old_value = r.value
+        if self.value_norm is not None:  # the critic's targets in its own, standardised units
+            self.value_norm.update(returns.flatten())
+            returns, old_value = self.value_norm.normalize(returns), self.value_norm.normalize(old_value)
         # flatten [T, N] -> [B = T * N]
-        samples = (r.obs.flatten(0, 1), r.action.flatten(0, 1), r.log_prob.flatten(), r.value.flatten(),
+        samples = (r.obs.flatten(0, 1), r.action.flatten(0, 1), r.log_prob.flatten(), old_value.flatten(),
                    advantage.flatten(), returns.flatten())
         stats: dict[str, torch.Tensor] = {}
         stopped = False
@@ -332,6 +345,7 @@ class PPO:
             "generator": self.generator.get_state(),
             "counters": (self.env_steps, self.updates, self.beta),
             **self.rollout.state_dict(include_buffer),  # "buffer" (the partial rollout), normalizers
+            **({"value_norm": self.value_norm.state_dict()} if self.value_norm is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -348,3 +362,5 @@ class PPO:
         self.generator.set_state(state["generator"])
         self.env_steps, self.updates, self.beta = state["counters"]
         self.rollout.load_state_dict(state)
+        if self.value_norm is not None:
+            self.value_norm.load_state_dict(state["value_norm"])

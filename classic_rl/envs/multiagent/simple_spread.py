@@ -22,7 +22,15 @@ Observation of agent i (mpe2's order): its velocity, its position, each landmark
 to it, each other agent's relative position, and the other agents' communication (silent: zeros,
 2 per other agent), so 4 + 2A + 2(A - 1) + 2(A - 1) = 18 for A = 3. The global state is mpe2's
 `state()`: every agent's observation, concatenated. Episodes are truncated after `max_cycles` = 25
-steps and never terminate. Reset: agent and landmark positions uniform in [-1, 1]^2, velocities 0.
+steps and never terminate. Reset: agent and landmark positions uniform in [-1, 1]^2, velocities 0
+(`landmark_range` < 1 draws landmarks from [-range, range]^2: 0.8 is the MAPPO code base's variant).
+
+The MAPPO paper's unit (Yu et al. 2022; the `marlbenchmark/on-policy` MPE): each agent's reward is
+-sum_l min_a |p_a - l| minus one per agent it touches, itself included (so -1 every step), every agent
+receives the sum of those rewards, and "average episode reward" is that shared reward summed over the
+25 steps. With local_ratio = 0.5 the env's team return T (its rewards summed over agents and steps) is
+half of the same sum without the self-contacts, so R_paper = 2 T - A * max_cycles
+(`paper_episode_reward`).
 
 Layout. The world is stored env-last (positions [A, 2, N]) so that every tensor op runs over
 contiguous rows of N envs; `agent_pos`, `agent_vel` and `landmark_pos` are [N, A, 2] views of it and
@@ -53,9 +61,13 @@ class SimpleSpread:
 
     def __init__(self, num_envs: int, num_agents: int = 3, local_ratio: float = 0.5, max_cycles: int = 25,
                  continuous_actions: bool = False, device: str | torch.device = "cpu", seed: int = 0,
-                 dtype: torch.dtype = torch.float32, reward_threshold: float | None = None) -> None:
+                 dtype: torch.dtype = torch.float32, reward_threshold: float | None = None,
+                 landmark_range: float = 1.0) -> None:
         if not 0.0 <= local_ratio <= 1.0:
             raise ValueError(f"local_ratio={local_ratio} must lie in [0, 1]")
+        if not 0.0 < landmark_range <= 1.0:
+            raise ValueError(f"landmark_range={landmark_range} must lie in (0, 1]")
+        self.landmark_range = landmark_range
         self.num_envs, self.num_agents, self.local_ratio = num_envs, num_agents, local_ratio
         self.max_cycles, self.continuous_actions = max_cycles, continuous_actions
         self.device, self.dtype = torch.device(device), dtype
@@ -139,7 +151,8 @@ class SimpleSpread:
         A = self.num_agents
         u = torch.rand(self.num_envs, 2 * A, 2, generator=self.generator, device=self.device, dtype=self.dtype)
         pos = _env_last(2.0 * u - 1.0)  # [2A, 2, N]: agents, then landmarks (mpe2's draw order)
-        return pos[:A], torch.zeros_like(pos[:A]), pos[A:]
+        landmarks = pos[A:] if self.landmark_range == 1.0 else pos[A:] * self.landmark_range
+        return pos[:A], torch.zeros_like(pos[:A]), landmarks
 
     def _action_force(self, actions: torch.Tensor) -> torch.Tensor:
         """actions [N, A] (or [N, A, 5] continuous) -> force [A, 2, N]."""
@@ -185,6 +198,21 @@ class SimpleSpread:
     def _state(self, obs: torch.Tensor) -> torch.Tensor:
         """mpe2's state(): every agent's observation, concatenated [N, A * obs_dim]."""
         return obs.flatten(0, 1).T
+
+
+def paper_episode_reward(team_return: float, num_agents: int = 3, max_cycles: int = 25,
+                         local_ratio: float = 0.5) -> float:
+    """The MAPPO paper's "average episode reward" of an episode whose team return is `team_return`
+    (module docstring): R = 2 T - A * max_cycles. Defined for local_ratio = 0.5 only, where the
+    env's reward is half of the paper's without its self-contact term."""
+    if local_ratio != 0.5:
+        raise ValueError(f"the paper's unit follows from the team return at local_ratio=0.5 only, not {local_ratio}")
+    return 2.0 * team_return - num_agents * max_cycles
+
+
+def team_return_of_paper_reward(paper_reward: float, num_agents: int = 3, max_cycles: int = 25) -> float:
+    """The inverse of `paper_episode_reward` (local_ratio = 0.5): T = (R + A * max_cycles) / 2."""
+    return (paper_reward + num_agents * max_cycles) / 2.0
 
 
 def _env_last(x: torch.Tensor) -> torch.Tensor:
