@@ -25,7 +25,7 @@ _EXPORTS = {
     "A2CConfig": "classic_rl.agents.a2c", "ReinforceConfig": "classic_rl.agents.reinforce",
     "GRPOConfig": "classic_rl.agents.grpo", "DPOConfig": "classic_rl.agents.dpo",
     "RewardModelConfig": "classic_rl.agents.reward_model", "TabularConfig": "classic_rl.agents.tabular",
-    "MAPPOConfig": "classic_rl.agents.mappo",
+    "MAPPOConfig": "classic_rl.agents.mappo", "QMIXConfig": "classic_rl.agents.qmix",
 }
 __all__ = ["__version__", *_EXPORTS]
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from classic_rl.agents.dqn import DQNConfig
     from classic_rl.agents.grpo import GRPOConfig
     from classic_rl.agents.mappo import MAPPOConfig
+    from classic_rl.agents.qmix import QMIXConfig
     from classic_rl.agents.ppo import PPOConfig
     from classic_rl.agents.reinforce import ReinforceConfig
     from classic_rl.agents.reward_model import RewardModelConfig

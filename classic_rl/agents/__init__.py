@@ -12,6 +12,7 @@ from classic_rl.agents.grpo import GRPO, GRPOConfig
 from classic_rl.agents.a2c import A2C, A2CConfig
 from classic_rl.agents.mappo import MAPPO, MAPPOConfig
 from classic_rl.agents.ppo import PPO, PPOConfig
+from classic_rl.agents.qmix import QMIX, QMIXConfig
 from classic_rl.agents.reinforce import Reinforce, ReinforceConfig
 from classic_rl.agents.reward_model import RewardModel, RewardModelConfig
 from classic_rl.agents.tabular import TabularAgent, TabularConfig
@@ -29,6 +30,7 @@ AGENTS: dict[str, tuple[type, type]] = {
     "reward_model": (RewardModelConfig, RewardModel),
     "ddpg": (DDPGConfig, DDPG),
     "mappo": (MAPPOConfig, MAPPO),
+    "qmix": (QMIXConfig, QMIX),
     "q_learning": (TabularConfig, TabularAgent),
     "sarsa": (TabularConfig, TabularAgent),
     "expected_sarsa": (TabularConfig, TabularAgent),

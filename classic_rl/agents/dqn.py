@@ -117,19 +117,23 @@ class DQN:
         if cfg.noisy and not cfg.noisy_target:
             self.q_target.eval()  # NoisyLinear in eval mode: the mean weights
         self.params = list(self.q.parameters())
+        self.target_params = list(self.q_target.parameters())  # in the order of self.params
         self.optimizer = adam(self.params, cfg.lr, eps=cfg.adam_eps)
         obs_dtype = torch.int64 if spec.discrete_observations else torch.float32
-        buffer_args = (cfg.buffer_size, tuple(spec.observation_space.shape), obs_dtype, (), torch.int64, self.device)
-        self.buffer = (
-            PrioritizedReplayBuffer(*buffer_args, alpha=cfg.priority_alpha, eps=cfg.priority_eps)
-            if cfg.prioritized else ReplayBuffer(*buffer_args)
-        )
+        self.buffer = self.make_buffer(tuple(spec.observation_space.shape), obs_dtype, ())
         self.nstep = NStepWindow(cfg.n_step, cfg.gamma)
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed + 1)
         self.env_steps = 0  # transitions observed
         self.trained_steps = 0  # env steps already paid for by update rounds
         self.gradient_steps = 0
+
+    def make_buffer(self, obs_shape: tuple[int, ...], obs_dtype: torch.dtype,
+                    action_shape: tuple[int, ...]) -> ReplayBuffer | PrioritizedReplayBuffer:
+        c = self.cfg
+        args = (c.buffer_size, obs_shape, obs_dtype, action_shape, torch.int64, self.device)
+        return (PrioritizedReplayBuffer(*args, alpha=c.priority_alpha, eps=c.priority_eps) if c.prioritized
+                else ReplayBuffer(*args))
 
     # ------------------------------------------------------------------ acting
     @property
@@ -252,7 +256,7 @@ class DQN:
     @torch.no_grad()
     def _update_target(self) -> None:
         # Polyak: θ' <- τ θ + (1 - τ) θ'; τ = 1 is the hard copy of the original DQN
-        torch._foreach_lerp_(list(self.q_target.parameters()), self.params, self.cfg.tau)
+        torch._foreach_lerp_(self.target_params, self.params, self.cfg.tau)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
