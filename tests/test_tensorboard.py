@@ -122,3 +122,18 @@ def test_no_tensorboard_no_events(tmp_path):
     logger.hparam_metrics(10, {"eval_return_mean": 1.0, "solved_at_step": None})
     logger.close()
     assert not (tmp_path / "tb").exists()
+
+
+@pytest.mark.parametrize("agent", ["mappo", "qmix"])
+def test_multi_agent_runs_write_the_documented_scalars(tmp_path, agent):
+    extra = {"learning_starts": 200, "train_freq": 16} if agent == "qmix" else {"rollout_steps": 25}
+    cfg = {"agent": {"name": agent, "hidden_sizes": [16], **extra}, "env": {"id": "simple_spread", "num_envs": 8},
+           "seed": 0, "device": "cpu", "train": {"total_steps": 1600}, "eval": {"every_steps": 800, "episodes": 2},
+           "logger": {"progress": False, **TB_ON}}
+    main(cfg, tmp_path)
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    required, allowed = documented(agent)
+    written = set(events.Tags()["scalars"])
+    assert required - written == set(), f"documented for {agent} but not written"
+    assert written - allowed == set(), f"written by {agent} but not documented for it in the README table"

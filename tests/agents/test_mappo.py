@@ -218,3 +218,19 @@ def test_load_and_export_act_on_each_agents_observation(tmp_path):
     assert export_policy(agent, spec, tmp_path / "x", onnx=False) == ["policy.pt"]
     exported = torch.jit.load(str(tmp_path / "x" / "policy.pt"))
     assert torch.equal(exported(obs), actions)
+
+
+@pytest.mark.parametrize("name", ["mappo", "qmix"])
+def test_multi_agent_agents_train_on_a_pettingzoo_env_through_the_python_api(tmp_path, name):
+    import classic_rl
+    from classic_rl.envs.multiagent import PettingZooVectorEnv
+
+    simple_spread_v3 = pytest.importorskip("mpe2.simple_spread_v3")
+    factory = lambda: simple_spread_v3.parallel_env(N=3, max_cycles=25)  # noqa: E731
+    extra = ["agent.learning_starts=100"] if name == "qmix" else ["agent.rollout_steps=25"]
+    result = classic_rl.train(f"agent={name}", "train.total_steps=600", "eval.episodes=2", "logger.progress=false",
+                              *extra, env=PettingZooVectorEnv(factory, 4), eval_env=PettingZooVectorEnv(factory, 2),
+                              run_dir=tmp_path / "run")
+    assert result.summary["env_steps"] == 600
+    state = ckpt.load(tmp_path / "run" / "checkpoint.pt")["agent"]
+    assert (state["ppo"]["counters"][1] if name == "mappo" else state["counters"][2]) > 0  # updates, gradient steps

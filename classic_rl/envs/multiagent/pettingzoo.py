@@ -91,6 +91,16 @@ class PettingZooVectorEnv:
         return (self._stack(obs), torch.as_tensor(reward, device=self.device),
                 torch.as_tensor(terminated, device=self.device), torch.as_tensor(truncated, device=self.device), info)
 
+    # PettingZoo envs cannot save their worlds: a resumed run starts fresh episodes, re-seeded (as the
+    # Gymnasium adapter does)
+    restarts_on_resume = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
     def close(self) -> None:
         for env in self.envs:
             env.close()
