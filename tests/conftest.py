@@ -79,3 +79,15 @@ def tiny_lm():
     from classic_rl.lm.model import load
 
     return load(ModelConfig(name="tiny"), "cpu", seed=0)
+
+
+def multi_agent_config(agent: dict, **sections) -> dict:
+    """A config dict for a short in-process run of a multi-agent agent on 8 simple_spread envs."""
+    cfg = {
+        "agent": agent, "env": {"id": "simple_spread", "num_envs": 8}, "seed": 0, "device": "cpu",
+        "train": {"total_steps": 1000}, "eval": {"every_steps": 0, "episodes": 4},
+        "logger": {"progress": False, "tensorboard": False, "log_every_steps": 100},
+    }
+    for key, value in sections.items():
+        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
+    return cfg

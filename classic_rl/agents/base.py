@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import gymnasium as gym
 import torch
 
 from classic_rl.envs.base import EnvSpec
@@ -54,6 +55,15 @@ class Agent(Protocol):
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def unsupported_multi_agent(spec: EnvSpec) -> str | None:
+    """None if `spec` is a multi-agent env with Box observations (what mappo and qmix read), else the reason."""
+    if spec.num_agents < 2:
+        return "needs a multi-agent env (several agents per env)"
+    if not isinstance(spec.observation_space, gym.spaces.Box):
+        return f"needs Box observations, not {spec.observation_space}"
+    return None
 
 
 def linear_schedule(start: float, end: float, duration: int, t: int) -> float:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from classic_rl.agents.base import Transition
+from classic_rl.agents.base import Transition, unsupported_multi_agent
 from classic_rl.agents.ppo import PPO, PPOConfig
 from classic_rl.config import ConfigError
 from classic_rl.envs.base import EnvSpec
@@ -48,11 +48,7 @@ class MAPPOConfig(PPOConfig):
 
     @staticmethod
     def supports(spec: EnvSpec) -> str | None:
-        if spec.num_agents < 2:
-            return "needs a multi-agent env (several agents per env)"
-        if not isinstance(spec.observation_space, gym.spaces.Box):
-            return f"needs Box observations, not {spec.observation_space}"
-        return unsupported_spaces(spec.observation_space, spec.action_space)
+        return unsupported_multi_agent(spec) or unsupported_spaces(spec.observation_space, spec.action_space)
 
 
 class Columns(nn.Module):

@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from classic_rl.agents.base import Transition
+from classic_rl.agents.base import Transition, unsupported_multi_agent
 from classic_rl.agents.dqn import DQN, DQNConfig
 from classic_rl.buffers import Batch
 from classic_rl.config import ConfigError, positive
@@ -55,10 +55,8 @@ class QMIXConfig(DQNConfig):
 
     @staticmethod
     def supports(spec: EnvSpec) -> str | None:
-        if spec.num_agents < 2:
-            return "needs a multi-agent env (several agents per env)"
-        if not isinstance(spec.observation_space, gym.spaces.Box):
-            return f"needs Box observations, not {spec.observation_space}"
+        if (reason := unsupported_multi_agent(spec)) is not None:
+            return reason
         return None if spec.discrete_actions else f"needs discrete actions, {spec.id} has {spec.action_space}"
 
 

@@ -12,6 +12,7 @@ from classic_rl.envs.multiagent.simple_spread import (
 )
 from classic_rl.normalize import DenormalizedValue, RunningMeanStd
 from classic_rl.run import main
+from tests.conftest import multi_agent_config
 
 
 def make(env, **kw):
@@ -159,17 +160,8 @@ def test_configs_and_pairings_are_checked_in_one_line():
 
 
 def mappo_config(**kw):
-    cfg = {
-        "agent": {"name": "mappo", "hidden_sizes": [32], "rollout_steps": 25, "epochs": 4, "minibatches": 2},
-        "env": {"id": "simple_spread", "num_envs": 8},
-        "seed": 0, "device": "cpu",
-        "train": {"total_steps": 1000},
-        "eval": {"every_steps": 0, "episodes": 4},
-        "logger": {"progress": False, "tensorboard": False, "log_every_steps": 100},
-    }
-    for key, value in kw.items():
-        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
-    return cfg
+    agent = {"name": "mappo", "hidden_sizes": [32], "rollout_steps": 25, "epochs": 4, "minibatches": 2}
+    return multi_agent_config({**agent, **kw.pop("agent", {})}, **kw)
 
 
 def test_mappo_learns_simple_spread(tmp_path):

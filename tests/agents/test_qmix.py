@@ -12,6 +12,7 @@ from classic_rl.buffers import Batch
 from classic_rl.config import ConfigError, UserError
 from classic_rl.nets import QMixer, VDNMixer
 from classic_rl.run import main
+from tests.conftest import multi_agent_config
 
 
 def make(env, **kw):
@@ -96,18 +97,9 @@ def test_configs_and_pairings_are_checked_in_one_line():
 
 
 def qmix_config(**kw):
-    cfg = {
-        "agent": {"name": "qmix", "hidden_sizes": [32], "batch_size": 32, "learning_starts": 200, "train_freq": 8,
-                  "buffer_size": 2000, "target_update_interval": 20, "epsilon_decay_steps": 1000, "double": True},
-        "env": {"id": "simple_spread", "num_envs": 8},
-        "seed": 0, "device": "cpu",
-        "train": {"total_steps": 1000},
-        "eval": {"every_steps": 0, "episodes": 4},
-        "logger": {"progress": False, "tensorboard": False, "log_every_steps": 100},
-    }
-    for key, value in kw.items():
-        cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
-    return cfg
+    agent = {"name": "qmix", "hidden_sizes": [32], "batch_size": 32, "learning_starts": 200, "train_freq": 8,
+             "buffer_size": 2000, "target_update_interval": 20, "epsilon_decay_steps": 1000, "double": True}
+    return multi_agent_config({**agent, **kw.pop("agent", {})}, **kw)
 
 
 @pytest.mark.parametrize("mixer", ["qmix", "vdn"])
