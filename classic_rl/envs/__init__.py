@@ -52,7 +52,8 @@ def make(
     - an object: a function returning a `gymnasium.Env`, a `gymnasium.vector.VectorEnv` (same-step
       auto-reset), a `Dynamics` instance, or a classic_rl `VectorEnv` (returned as it is);
     - a text-generation env (needs the LM's `tokenizer`): a built-in id in `TASKS`, or "text" with
-      `task` (envs/text_tasks.py make_task: a dataset and reward functions).
+      `task` (envs/text_tasks.py make_task: a dataset and reward functions);
+    - a multi-agent env: "simple_spread", or "vmas" with `scenario=NAME` in kwargs (the optional VMAS).
 
     `discretize` wraps it so that Box observations become Discrete state indices (envs/discretize.py);
     `group_size` > 1 makes a classic env lock-step with groups sharing their start (envs/lockstep.py).
@@ -69,6 +70,10 @@ def make(
                                             **kwargs)
         except TypeError as err:
             raise UserError(f"env.kwargs {kwargs} not accepted by {env_id}: {err}") from None
+    if env_id == "vmas":  # an optional dependency, imported by the adapter
+        from classic_rl.envs.multiagent.vmas import VmasVectorEnv
+
+        return VmasVectorEnv(num_envs=num_envs, device=device, seed=seed, max_steps=max_episode_steps or 100, **kwargs)
     if env_id is None and entry_point is not None:
         env = _from_entry_point(entry_point, num_envs, device, seed, max_episode_steps, compile, vectorization_mode,
                                 **kwargs)

@@ -174,3 +174,11 @@ def test_pettingzoo_adapter_pads_smaller_observations():
     for t in range(10):
         obs, reward, terminated, truncated, info = adapter.step(torch.randint(0, 5, (2, 4)))
         assert reward.shape == (2, 4) and truncated.all() == (t == 9)
+
+
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("vmas") is not None, reason="vmas is installed")
+def test_env_vmas_without_the_optional_package_is_one_line():
+    from classic_rl.config import UserError
+
+    with pytest.raises(UserError, match=r"env=vmas needs the vmas package .*: pip install vmas"):
+        make("vmas", num_envs=2)
