@@ -226,3 +226,16 @@ def test_multi_agent_agents_train_on_a_pettingzoo_env_through_the_python_api(tmp
     assert result.summary["env_steps"] == 600
     state = ckpt.load(tmp_path / "run" / "checkpoint.pt")["agent"]
     assert (state["ppo"]["counters"][1] if name == "mappo" else state["counters"][2]) > 0  # updates, gradient steps
+
+
+@pytest.mark.parametrize("preset, expected", [("ippo", {"name": "mappo", "critic": "local"}),
+                                              ("vdn", {"name": "qmix", "mixer": "vdn", "double": True})])
+def test_the_presets_compose_from_the_command_lines_config(tmp_path, preset, expected):
+    import yaml
+
+    import classic_rl
+
+    classic_rl.train(f"agent={preset}", "env=simple_spread", "train.total_steps=64", "env.num_envs=8",
+                     "eval.episodes=2", "logger.progress=false", run_dir=tmp_path / "run")
+    agent = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["agent"]
+    assert {k: agent[k] for k in expected} == expected
