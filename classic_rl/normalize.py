@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+from classic_rl import distributed
+
 
 class RunningMeanStd:
     """Mean and (population) variance of every sample seen, merged batch by batch.
@@ -26,6 +28,13 @@ class RunningMeanStd:
         x = x.to(torch.float64)
         n = x.shape[0]
         batch_var, batch_mean = torch.var_mean(x, dim=0, correction=0)
+        if distributed.world_size() > 1:  # the batch of every rank: merge counts, sums and squares
+            k = batch_mean.numel()
+            packed = distributed.all_reduce_sum(torch.cat([x.new_tensor([n]), x.sum(0).reshape(-1),
+                                                           x.square().sum(0).reshape(-1)]))
+            n = int(packed[0].item())
+            batch_mean = (packed[1:1 + k] / n).reshape(batch_mean.shape)
+            batch_var = (packed[1 + k:] / n).reshape(batch_var.shape) - batch_mean.square()
         total = self.count + n
         delta = batch_mean - self.mean
         # M2 = M2_a + M2_b + δ² n_a n_b / n  (Chan et al.)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from classic_rl import distributed
+
 
 def gae(
     reward: torch.Tensor,
@@ -80,5 +82,8 @@ def normalize_advantage(advantage: torch.Tensor, mask: torch.Tensor | None = Non
     same shape) holds, or over all. A single sample is only centred: its sample std is undefined
     (NaN) and would poison the whole update."""
     real = advantage if mask is None else advantage[mask]
+    if distributed.world_size() > 1:  # over every rank's batch, as one process on the concatenated batch
+        mean, std = distributed.mean_std(real)
+        return (advantage - mean) / (std + eps)
     centered = advantage - real.mean()
     return centered if real.numel() < 2 else centered / (real.std() + eps)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from classic_rl import distributed
 from classic_rl.agents.base import Agent, Transition
 from classic_rl.agents.ddpg import DDPG, DDPGConfig
 from classic_rl.agents.dpo import DPO, DPOConfig
@@ -65,6 +66,10 @@ def make(cfg: Any, spec: EnvSpec, seed: int = 0, lm: Any = None) -> Agent:
         fits = [name for name, (_, a) in AGENTS.items() if getattr(a, "multi_agent", False)]
         raise UserError(f"agent={cfg.name} controls one agent; env={spec.id} has {spec.num_agents} agents per env; "
                         f"multi-agent agents: {', '.join(fits) if fits else 'none in this version'}")
+    if distributed.world_size() > 1 and not getattr(agent_cls, "data_parallel", False):
+        fits = [name for name, (_, a) in AGENTS.items() if getattr(a, "data_parallel", False)]
+        raise UserError(f"agent={cfg.name} runs in one process; {distributed.world_size()} processes started "
+                        f"(torchrun): start it without torchrun, or use an agent that can: {', '.join(fits)}")
     reason = config_cls.supports(spec)
     if reason is not None:
         fits = [name for name, (c, _) in AGENTS.items() if c.supports(spec) is None]

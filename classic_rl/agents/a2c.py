@@ -11,6 +11,7 @@ from typing import Any, Literal, Optional
 
 import torch
 
+from classic_rl import distributed
 from classic_rl.agents.base import Transition, annealed_lr
 from classic_rl.optim import adam, clip_grad_norm, set_lr
 from classic_rl.buffers.rollout import RolloutCollector
@@ -53,6 +54,7 @@ class A2CConfig:
 
 
 class A2C:
+    data_parallel = True  # several ranks (torchrun): classic_rl/distributed.py
     off_policy = False
 
     def __init__(self, cfg: A2CConfig, spec: EnvSpec, seed: int = 0) -> None:
@@ -101,6 +103,7 @@ class A2C:
         loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(entropy)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(self.params)  # several ranks: the step on all ranks' rollouts
         grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
         self.rollout.buffer.clear()

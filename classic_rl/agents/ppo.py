@@ -21,7 +21,8 @@ import torch
 from classic_rl.agents.base import Transition, annealed_lr, linear_schedule
 from classic_rl.optim import adam, clip_grad_norm, micro_batch_backward, set_lr
 from classic_rl.buffers.rollout import LockstepCollector, RolloutCollector
-from classic_rl.config import ConfigError, non_negative, positive, unit_interval
+from classic_rl import distributed
+from classic_rl.config import ConfigError, UserError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import (
     adaptive_kl_beta, aggregate_loss, clip_stats, clipped_surrogate, clipped_surrogate_loss, entropy_loss,
@@ -87,6 +88,7 @@ class PPOConfig:
 
 class PPO:
     off_policy = False
+    data_parallel = True  # several ranks (torchrun) on classic envs: classic_rl/distributed.py
     accepts_lm = True
     accepts_lockstep = True  # rounds of a lock-step env: every mean over the active rows only
 
@@ -100,6 +102,8 @@ class PPO:
         self.env_steps = 0
         self.updates = 0
         if self.lockstep:
+            if distributed.world_size() > 1:
+                raise UserError(f"agent=ppo on lock-step env={spec.id} runs in one process; start it without torchrun")
             self._init_lockstep(cfg, spec, seed, lm)
             return
         if cfg.minibatches > cfg.rollout_steps * spec.num_envs:
@@ -201,7 +205,7 @@ class PPO:
         if c.objective == "kl_penalty":
             obs, action, old_log_prob = samples[:3]
             with torch.no_grad():  # KL(π_old || π) over the whole rollout after the update sets the next β
-                kl = kl_estimate(self.actor(obs).log_prob(action) - old_log_prob).mean().item()
+                kl = distributed.mean_over_ranks(kl_estimate(self.actor(obs).log_prob(action) - old_log_prob).mean()).item()
             out.update(approx_kl=kl, kl_beta=self.beta)
             self.beta = adaptive_kl_beta(self.beta, kl, c.kl_target)
         self.rollout.buffer.clear()
@@ -234,13 +238,14 @@ class PPO:
             policy_loss, stats = clipped_surrogate_loss(log_prob, old_log_prob, advantage, *self.clip_range)
         else:
             policy_loss, stats = kl_penalty_loss(log_prob, old_log_prob, advantage, self.beta)
-        if c.target_kl is not None and stats["approx_kl"].item() > c.target_kl:
+        if c.target_kl is not None and distributed.mean_over_ranks(stats["approx_kl"]).item() > c.target_kl:
             return None
         v_loss = value_loss(self.critic(obs), returns, old_value, c.clip_value)
         entropy = dist.entropy().mean()
         loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(entropy)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(self.params)  # several ranks: the step on all ranks' minibatches
         grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
         return {"loss": loss, "policy_loss": policy_loss, "value_loss": v_loss, "entropy": entropy,

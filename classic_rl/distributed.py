@@ -1,0 +1,70 @@
+"""Data parallelism over the processes of one run (torch.distributed: gloo on CPU, NCCL on CUDA).
+
+K ranks, each with its own shard of the envs: before every optimiser step the gradients are averaged
+over the ranks (`average_gradients`), so the ranks take the step one process would take on the
+concatenated batch (equal shards, losses that are means over the batch). What the single-process
+agent computes over its batch is computed over all ranks' batches: the advantage normalisation's mean
+and std (`mean_std`), running observation and return statistics (`all_reduce_sum` in
+normalize.RunningMeanStd), and every number that decides what happens next (`mean_over_ranks`: the
+KL that stops PPO's epochs), so that the ranks never take different branches.
+
+Without an initialised process group (one process) every function here is the identity: world size 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+
+
+def initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def world_size() -> int:
+    return dist.get_world_size() if initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if initialized() else 0
+
+
+def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
+    """The element-wise sum of `x` over the ranks, as a new tensor (`x` itself in one process)."""
+    if world_size() == 1:
+        return x
+    out = x.clone()
+    dist.all_reduce(out)
+    return out
+
+
+def mean_over_ranks(x: torch.Tensor) -> torch.Tensor:
+    """The mean of `x` (each rank's value of a statistic) over the ranks."""
+    return x if world_size() == 1 else all_reduce_sum(x) / world_size()
+
+
+def mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and sample std (torch.std's correction 1) of the elements of `x` on all ranks together."""
+    if world_size() == 1:
+        return x.mean(), x.std()
+    local = x.detach().double()
+    n, total, squares = all_reduce_sum(torch.stack([local.new_tensor(local.numel()), local.sum(),
+                                                    local.square().sum()]))
+    mean = total / n
+    var = (squares - n * mean * mean) / (n - 1)
+    return mean.to(x.dtype), var.clamp(min=0).sqrt().to(x.dtype)
+
+
+def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
+    """Replace every parameter's gradient by its mean over the ranks: one all-reduce of one flat buffer.
+    The ranks must hold gradients for the same parameters (the same model and loss)."""
+    if world_size() == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+        g.copy_(part.view_as(g))
