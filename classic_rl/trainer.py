@@ -5,7 +5,8 @@ Glossary (one name per concept, everywhere in classic_rl):
                  (train.total_steps, eval.every_steps, the x-axis of TensorBoard) counts env steps.
     vector step  one call of env.step: advances num_envs env steps at once.
     update       one call of agent.update(); it may run several gradient steps.
-    episode      reset to termination or truncation of one environment.
+    episode      reset to termination or truncation of one environment; on a multi-agent env its
+                 return is the team's (every agent's rewards summed).
     rollout      the batch of vector steps an on-policy agent collects before an update.
     evaluation   eval.episodes episodes of the deterministic policy on separate, re-seeded envs.
     offline      an agent that learns from a file (agent.offline: a reward model, DPO on a pair file)
