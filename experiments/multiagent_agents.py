@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="report runs already finished in --workdir")
     parser.add_argument("--threads", type=int, default=1, help="train.torch_threads of every run")
     parser.add_argument("--out", type=Path, default=RESULTS / "multiagent_agents")
+    parser.add_argument("--note", default="", help="a sentence for the results page (how the runs shared the machine)")
     parser.add_argument("overrides", nargs="*", help="more overrides for every run (after --)")
     args = parser.parse_args()
     extra = [f"train.torch_threads={args.threads}", *args.overrides]
@@ -107,8 +109,8 @@ def main() -> None:
         print(json.dumps({k: v for k, v in records[-1].items() if k != "curves"}))
     references = json.loads((RESULTS / "multiagent_reference.json").read_text())["records"]
     threshold = -22.5
-    meta = {"command": " ".join(["python", *sys.argv]), "machine": platform.machine(), "torch": torch.__version__,
-            "threads": args.threads, "reward_threshold": threshold}
+    meta = {"command": "python " + shlex.join(sys.argv), "machine": platform.machine(), "torch": torch.__version__,
+            "threads": args.threads, "reward_threshold": threshold, "note": args.note}
     atomic_write_text(args.out.with_suffix(".json"), json.dumps({"meta": meta, "records": records,
                                                                  "references": references}, indent=1))
     plot(records, references, threshold, args.out.with_suffix(".png"))
@@ -117,7 +119,7 @@ def main() -> None:
              "conf/tuned/AGENT_simple_spread.yaml). Team return: the env's rewards summed over 3 agents and 25 "
              "steps, mean of 200 deterministic evaluation episodes at the end of training, averaged over seeds. "
              "Paper unit: the MAPPO paper's average episode reward, 2 × team − 75. Threshold: the paper's −120 "
-             "for MAPPO, team −22.5.", "",
+             f"for MAPPO, team −22.5. {args.note}".rstrip(), "",
              "| policy | env steps | team return | ± over seeds | paper unit | best eval per seed | seeds at threshold "
              "| train s | env steps/s |", "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
     lines += [f"| {r['agent']} | {r['env_steps']:,} | {r['team_return']} | {r['team_return_seed_std']} | "
