@@ -157,6 +157,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="a new directory for the pair files")
     parser.add_argument("--env", default="text-arith", help="a built-in text task, or text with --dataset")
     parser.add_argument("--dataset", help="env=text: JSONL/CSV/Parquet with prompt, answer (and split) columns")
+    parser.add_argument("--reward-funcs", nargs="+", default=["last_number"],
+                        help="env=text: the reward functions that score a sample (built-in names or module:function)")
     parser.add_argument("--model", default="smollm2-135m", help="smollm2-135m, tiny, or path")
     parser.add_argument("--model-path", help="model=path: a Hugging Face directory")
     parser.add_argument("--samples", type=int, default=16, help="completions per prompt (G)")
@@ -179,7 +181,7 @@ def main() -> None:
         raise SystemExit(f"--out {args.out} already holds files; pass a new directory (pair files are never overwritten)")
     torch.set_num_threads(args.threads)
     task = make_task(args.env, dataset=args.dataset, system_prompt=args.system_prompt,
-                     max_new_tokens=args.max_new_tokens)
+                     max_new_tokens=args.max_new_tokens, reward_funcs=args.reward_funcs if args.dataset else None)
     start = time.perf_counter()
     if args.from_samples:
         completions = samples_by_prompt(task, args.from_samples)
