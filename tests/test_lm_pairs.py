@@ -60,3 +60,22 @@ def test_build_pairs_correct_against_wrong_and_held_out_from_held_out_prompts(lm
     assert len(minimal_train) == 12 and len({(p["chosen"], p["rejected"]) for p in minimal_train}) == 12
     assert len(minimal) == 3 * 2  # held-out: one per correct completion
     assert len(samples) == 24 and sum(s["reward"] for s in samples if s["split"] == "train") == 4
+
+
+def test_your_own_dataset_runs_end_to_end_with_the_tiny_model(tmp_path):
+    """`lm_pairs.py --env text --dataset rows.jsonl` (the answer column scored by last_number) writes the files."""
+    import json
+    import subprocess
+    import sys
+
+    rows = [{"prompt": f"What is {a} + {b}?", "answer": a + b, "split": "train" if a < 4 else "eval"}
+            for a, b in [(1, 2), (2, 3), (3, 4), (5, 1)]]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = subprocess.run([sys.executable, str(ROOT / "experiments" / "lm_pairs.py"), "--env", "text", "--dataset",
+                           str(tmp_path / "rows.jsonl"), "--model", "tiny", "--samples", "2", "--max-new-tokens", "4",
+                           "--out", str(tmp_path / "out"), "--threads", "1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["train"]["prompts"] == 3 and summary["eval"]["prompts"] == 1
+    assert summary["train"]["samples"] == 6
+    assert (tmp_path / "out" / "samples.jsonl").read_text().count("\n") == 8
