@@ -9,8 +9,10 @@ start. A run stopped by Ctrl-C exits with 130, by SIGTERM with 143; a diverged r
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -150,6 +152,14 @@ def main() -> None:
                 sys.argv.append(f"hydra.run.dir='{checkpoint_dir(str(resume))}'")
             sys.argv.append("hydra.output_subdir=null")
 
+    worker_dir = None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0":
+        # a torchrun process other than rank 0: rank 0 writes the run; Hydra's files of this one go to a
+        # directory of its own, removed at the end
+        worker_dir = tempfile.mkdtemp(prefix=f"classic_rl-rank{os.environ['RANK']}-hydra-")
+        sys.argv = [a for a in sys.argv if not a.lstrip("+~").startswith("hydra.run.dir=")]
+        sys.argv += [f"hydra.run.dir={worker_dir}", "hydra.output_subdir=null"]
+
     import hydra
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -192,6 +202,9 @@ def main() -> None:
     except KeyboardInterrupt:  # Ctrl-C outside training (loading, evaluation) or a second one: stop at once
         print("classic_rl: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    finally:
+        if worker_dir is not None:
+            shutil.rmtree(worker_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,64 @@ Without an initialised process group (one process) every function here is the id
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import torch
 import torch.distributed as dist
+
+
+_DEVICE = torch.device("cpu")  # where the small tensors of decisions go (NCCL reduces CUDA tensors only)
+_OWNED = False  # this module started the process group (and ends it in shutdown)
+
+
+def launched() -> bool:
+    """True in a process that torchrun started as one of several (WORLD_SIZE > 1 in its environment)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device: torch.device) -> torch.device:
+    """Join torchrun's process group (gloo on CPU, NCCL on CUDA) once; the rank's device (cuda:LOCAL_RANK)."""
+    global _DEVICE, _OWNED
+    if not launched():
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        _OWNED = True
+    _DEVICE = device
+    return device
+
+
+def shutdown() -> None:
+    """End the process group `setup` started (one started by the caller stays)."""
+    global _OWNED
+    if _OWNED and initialized():
+        dist.destroy_process_group()
+        _OWNED = False
+
+
+def is_main() -> bool:
+    """Rank 0, the one that writes the run's files (every process when there is one)."""
+    return rank() == 0
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is True on any: a decision all ranks take together."""
+    if world_size() == 1:
+        return flag
+    return bool(all_reduce_sum(torch.tensor([float(flag)], device=_DEVICE)).item() > 0)
+
+
+def from_main(flag: bool) -> bool:
+    """Rank 0's `flag` on every rank."""
+    if world_size() == 1:
+        return flag
+    value = torch.tensor([float(flag)], device=_DEVICE)
+    dist.broadcast(value, src=0)
+    return bool(value.item() > 0)
 
 
 def initialized() -> bool:
@@ -59,10 +113,14 @@ def mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     """Replace every parameter's gradient by its mean over the ranks: one all-reduce of one flat buffer.
-    The ranks must hold gradients for the same parameters (the same model and loss)."""
+    A parameter without a gradient on this rank (no data reached it) counts as a zero gradient."""
     if world_size() == 1:
         return
-    grads = [p.grad for p in params if p.grad is not None]
+    params = list(params)
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat /= world_size()

@@ -93,8 +93,10 @@ def console(text: str) -> None:
 
 
 class Logger:
-    def __init__(self, run_dir: Path, cfg: LoggerConfig, total_steps: int, start_step: int = 0) -> None:
+    def __init__(self, run_dir: Path, cfg: LoggerConfig, total_steps: int, start_step: int = 0,
+                 quiet: bool = False) -> None:
         self.run_dir = Path(run_dir)
+        self.quiet = quiet  # no console lines (a torchrun process other than rank 0)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.cfg = cfg
         episodes_path = self.run_dir / "episodes.csv"
@@ -178,6 +180,8 @@ class Logger:
 
     def message(self, text: str) -> None:
         """One line on the console; a console that went away (a closed pipe) never stops the run."""
+        if self.quiet:
+            return
         try:
             self.bar.write(text) if not self.bar.disable else console(text)
         except (BrokenPipeError, ValueError):  # ValueError: stdout already closed

@@ -173,16 +173,18 @@ def entropy_loss(entropy: torch.Tensor) -> torch.Tensor:
 # [T, N] (time, sequence) with a bool mask [T, N] of real tokens
 
 
-def group_advantages(returns: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(returns: torch.Tensor, group_size: int, scale: str = "group", eps: float = 1e-4,
+                     batch_std: torch.Tensor | None = None) -> torch.Tensor:
     """A_i [N] from returns [N] in groups of `group_size` consecutive rows (GRPO, Shao et al. 2024):
     scale="group": (r - mean_group) / (std_group + eps); "batch": the std of the whole batch instead
-    (Hu et al. 2025, REINFORCE++); "none": r - mean_group (Dr. GRPO, Liu et al. 2025). Sample std."""
+    (Hu et al. 2025, REINFORCE++; `batch_std` when the batch is wider than `returns`, as over several
+    ranks); "none": r - mean_group (Dr. GRPO, Liu et al. 2025). Sample std."""
     grouped = returns.reshape(-1, group_size)
     centered = grouped - grouped.mean(dim=1, keepdim=True)
     if scale == "group":
         centered = centered / (grouped.std(dim=1, keepdim=True) + eps)
     elif scale == "batch":
-        centered = centered / (returns.std() + eps)
+        centered = centered / ((returns.std() if batch_std is None else batch_std) + eps)
     elif scale != "none":
         raise ValueError(f"scale={scale!r}; expected group, batch or none")
     return centered.reshape(-1)

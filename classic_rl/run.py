@@ -7,6 +7,7 @@ import ctypes.util
 import dataclasses
 import json
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import gymnasium
 import torch
 import yaml
 
-from classic_rl import agents, checkpoint as ckpt, envs
+from classic_rl import agents, checkpoint as ckpt, distributed, envs
 from classic_rl.config import ConfigError, EnvConfig, RunConfig, UserError, from_dict, is_text_env
 from classic_rl.evaluate import evaluate, evaluate_samples, record_video
 from classic_rl.files import RunLock, atomic_write_text, clean_stale_temp_files
@@ -90,8 +91,12 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
 
 
 def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env: Any = None,
-               eval_env: Any = None, text: dict[str, Any] | None = None, reward_model: Any = None) -> tuple[Any, Any]:
+               eval_env: Any = None, text: dict[str, Any] | None = None, reward_model: Any = None,
+               shard: tuple[int, int] = (0, 1)) -> tuple[Any, Any]:
     """(training env, evaluation env) for a run: from the config, or from the Python API's env objects.
+
+    `shard` (rank, world size): the training env is this rank's env.num_envs / world size envs, seeded
+    with a stream of its own.
 
     An env instance (a vector env) cannot be copied for evaluation: `eval_env` is then required,
     unless it is a Gymnasium vector env whose spec names a registered id."""
@@ -99,7 +104,9 @@ def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env:
     for note in task.notes if task is not None else ():
         console(f"note: {note}")
     extra = {"reward_model": reward_model} if reward_model is not None else {}  # training env only
-    train_env = make_env(cfg.env, device, cfg.seed, tokenizer=tokenizer, source=env, task=task, **extra)
+    rank, world = shard
+    train_env = make_env(cfg.env, device, cfg.seed + SHARD_SEED_STRIDE * rank, num_envs=cfg.env.num_envs // world,
+                         tokenizer=tokenizer, source=env, task=task, **extra)
     episodes = cfg.eval.episodes
     source = eval_env if eval_env is not None else env
     if source is not None and (envs.is_vector_env(source) or isinstance(source, gymnasium.vector.VectorEnv)):
@@ -137,6 +144,26 @@ def keep_freed_memory(limit_bytes: int = 64 << 20) -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
     mallopt(m_mmap_threshold, limit_bytes)
     mallopt(m_trim_threshold, 2 * limit_bytes)
+
+
+SHARD_SEED_STRIDE = 1_000_003  # rank r of a torchrun run seeds its envs (and sampling) with seed + r * this
+
+
+def check_world(cfg: RunConfig, payload: dict[str, Any] | None) -> None:
+    """Several ranks (torchrun): what they can run, one line each."""
+    world = distributed.world_size()
+    if cfg.mode != "train" and world > 1:
+        raise UserError(f"mode={cfg.mode} runs in one process; start it without torchrun")
+    if cfg.env.num_envs % world:
+        raise UserError(f"env.num_envs = {cfg.env.num_envs} is not divisible by the {world} processes torchrun "
+                        f"started; pass a multiple of {world} (each process steps env.num_envs / {world} envs)")
+    if (cfg.env.num_envs // world) % cfg.env.group_size:
+        raise UserError(f"env.num_envs = {cfg.env.num_envs} on {world} processes gives each "
+                        f"{cfg.env.num_envs // world} envs, not a multiple of env.group_size = {cfg.env.group_size}; "
+                        f"pass a multiple of {world * cfg.env.group_size} (each process steps whole groups)")
+    if payload is not None and payload.get("world_size", 1) != world:
+        raise UserError(f"resume={cfg.resume}: the run trained on {payload.get('world_size', 1)} processes, not "
+                        f"{world}; resume it with torchrun --nproc_per_node={payload.get('world_size', 1)}")
 
 
 # keys a resumed run may change: how long it runs and what it logs, not what it learns
@@ -283,8 +310,21 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
             config = {**config, "resume": str(run_dir)}
             cfg, agent_cfg = load_config(config)
     objects = env is not None or any(v is not None for v in (text or {}).values())
-    payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None, env_object=objects, text=text,
-                        agent_cfg=agent_cfg)
+    if distributed.launched():  # one of the processes of a torchrun run
+        distributed.setup(resolve_device(cfg.device))
+        if not distributed.is_main():  # rank 0 writes the run; the others keep their files out of it
+            run_dir = Path(tempfile.mkdtemp(prefix=f"classic_rl-rank{distributed.rank()}-"))
+    try:
+        payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None, env_object=objects, text=text,
+                            agent_cfg=agent_cfg)
+        check_world(cfg, payload)
+        failed = None
+    except (ConfigError, UserError) as err:
+        failed = err
+    if distributed.any_rank(failed is not None):  # every rank starts, or none does
+        distributed.shutdown()
+        raise failed or UserError("another process of this torchrun run failed to start (its error is in its "
+                                  "output); nothing was written")
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -295,11 +335,16 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
             keep_freed_memory()
             if cfg.mode == "eval":
                 return evaluate_checkpoint(cfg, run_dir, device)
-            return _train(cfg, agent_cfg, config, run_dir, device, payload, callbacks, env, eval_env, text)
+            return _train(cfg, agent_cfg, config, run_dir, distributed.setup(device), payload, callbacks, env,
+                          eval_env, text)
     except (ConfigError, UserError):  # found before anything was written (agent/env mismatch, model path)
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()
         raise
+    finally:
+        if distributed.world_size() > 1 and not distributed.is_main():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        distributed.shutdown()
 
 
 def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path, device: torch.device,
@@ -308,15 +353,22 @@ def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path
     reward_model = load_reward_model(cfg.env.reward_model, device) if cfg.env.reward_model else None
     lm = load_model(cfg, device)
     tokenizer = lm.tokenizer if lm is not None else None
-    env, eval_env = build_envs(cfg, device, tokenizer, env_object, eval_object, text, reward_model)
+    rank, world = distributed.rank(), distributed.world_size()
+    env, eval_env = build_envs(cfg, device, tokenizer, env_object, eval_object, text, reward_model, (rank, world))
     try:
-        agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)
+        agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)  # the same networks on every rank
     except (ConfigError, UserError):
         env.close()
         eval_env.close()
         raise
-    console(f"classic_rl: {'resume' if payload else 'train'} {agent_cfg.name} on {cfg.env.name}, device {device}, "
-            f"run directory {run_dir}")
+    if world > 1:
+        if hasattr(agent, "generator"):  # its own sampling stream
+            agent.generator.manual_seed(cfg.seed + 1 + SHARD_SEED_STRIDE * rank)
+        if rank:
+            cfg = dataclasses.replace(cfg, logger=dataclasses.replace(cfg.logger, tensorboard=False, progress=False))
+    say = console if rank == 0 else (lambda text: None)
+    say(f"classic_rl: {'resume' if payload else 'train'} {agent_cfg.name} on {cfg.env.name}, device {device}, "
+        f"run directory {run_dir}" + (f", {world} processes" if world > 1 else ""))
     if payload is not None:  # continue the logs in a new run directory
         source_dir = ckpt.resolve(cfg.resume).parent
         if source_dir.resolve() != run_dir.resolve():
@@ -324,7 +376,7 @@ def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path
                 if (source_dir / name).exists():
                     shutil.copyfile(source_dir / name, run_dir / name)
     start_step = payload["trainer"]["env_steps"] if payload else 0
-    logger = Logger(run_dir, cfg.logger, cfg.train.total_steps, start_step=start_step)
+    logger = Logger(run_dir, cfg.logger, cfg.train.total_steps, start_step=start_step, quiet=rank != 0)
     for note in [*logger.notes, *getattr(agent, "notes", [])]:
         logger.message(note)
     resolved = yaml.safe_dump(config, sort_keys=False)
@@ -332,8 +384,9 @@ def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path
     logger.text("config", resolved)
     logger.hparams({**dataclasses.asdict(cfg), "agent": dataclasses.asdict(agent_cfg)})  # every key, defaults too
     trainer = Trainer(
-        env, eval_env, agent, logger, cfg.train, cfg.eval, run_dir, cfg.seed,
-        extra_checkpoint={"config": config, "format": ckpt.FORMAT}, callbacks=callbacks,
+        env, eval_env, agent, logger, cfg.train, cfg.eval, run_dir, cfg.seed + SHARD_SEED_STRIDE * rank,
+        extra_checkpoint={"config": config, "format": ckpt.FORMAT, **({"world_size": world} if world > 1 else {})},
+        callbacks=callbacks,
     )
     if payload:
         trainer.load_checkpoint(payload)
@@ -353,8 +406,8 @@ def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path
         logger.close()
         env.close()
         eval_env.close()
-    console(f"classic_rl: {summary_line(summary)}\nclassic_rl: run directory {run_dir}; "
-            f"curves: tensorboard --logdir {run_dir}")
+    say(f"classic_rl: {summary_line(summary)}\nclassic_rl: run directory {run_dir}; "
+        f"curves: tensorboard --logdir {run_dir}")
     return summary
 
 

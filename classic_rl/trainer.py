@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from classic_rl import checkpoint as ckpt
+from classic_rl import checkpoint as ckpt, distributed
 from classic_rl.agents.base import Agent, Transition
 from classic_rl.config import EvalConfig, TrainConfig
 from classic_rl.envs.base import VectorEnv
@@ -99,9 +99,11 @@ class Trainer:
         self.wall_seconds = 0.0
         self.evaluations: list[dict[str, float]] = []
         self.solved: dict[str, float] | None = None
+        self.last_evaluated: int | None = None  # env step of the last evaluation (on every rank)
         self.stop_signal: int | None = None  # the signal that asked the run to stop
         self.diverged: dict[str, Any] | None = None
         self._true_reward = [0.0, 0]  # sum and count of info["true_reward"] since the last log
+        self._unsynced_steps = 0  # several ranks: this rank's env steps since they last met
         self._wall_start = time.perf_counter()  # start of this process's part of the run
 
     # ------------------------------------------------------------------ the loop
@@ -126,15 +128,22 @@ class Trainer:
                 self._evaluate()
                 clock0, cpu0, sps_clock = time.perf_counter(), time.process_time(), time.perf_counter()
             offline = getattr(self.agent, "offline", False)
-            while self.env_steps < cfg.total_steps and self.stop_signal is None and not self.stopped_by_callback:
+            # several ranks meet only at updates (a lock-step round takes a different number of vector steps
+            # on each): the stop, log, evaluation and checkpoint decisions are taken there, on all together
+            every_step = distributed.world_size() == 1
+            boundary = True
+            while self.env_steps < cfg.total_steps and not (boundary and self._stopping()):
                 if offline:  # no env step: the next batch of the agent's own data
                     update = self.agent.update()
                     self.env_steps += self.agent.batch_size
                 else:
                     update = self._env_step(clock0)
+                boundary = every_step or update is not None
                 if update is not None:
                     stats = update
-                    if (bad := first_non_finite(stats)) is not None:
+                    bad = first_non_finite(stats)
+                    if distributed.any_rank(bad is not None):  # several ranks stop together
+                        bad = bad or "loss on another rank"
                         self.diverged = {"step": self.env_steps, "what": f"train/{bad}"}
                         self.logger.scalars(self.env_steps, {f"train/{k}": v for k, v in stats.items()})
                         break
@@ -171,8 +180,7 @@ class Trainer:
             self.logger.flush()
             return self.summary()
         interrupted = self.stop_signal is not None and self.env_steps < cfg.total_steps
-        if not interrupted and not early_stopped and (
-                not self.evaluations or self.evaluations[-1]["env_step"] != self.env_steps):
+        if not interrupted and not early_stopped and self.last_evaluated != self.env_steps:
             self._evaluate()
         self.save_checkpoint()
         if interrupted:
@@ -192,11 +200,31 @@ class Trainer:
         self.obs, self.state = next_obs, info.get("state")
         if self.multi_agent:  # an episode's return is the team's: the sum over agents
             reward = reward.sum(-1)
-        self.env_steps += self.env.num_envs if active is None else int(active.sum())
+        steps = self.env.num_envs if active is None else int(active.sum())
+        if distributed.world_size() == 1:
+            self.env_steps += steps
+        else:  # counted over every rank when they meet, at the update
+            self._unsynced_steps += steps
         self._track_episodes(reward, terminated | truncated, clock0, active, round_reward)
         if (true_reward := info.get("true_reward")) is not None:
             self._true_reward = [self._true_reward[0] + float(true_reward.sum()), self._true_reward[1] + true_reward.numel()]
-        return self.agent.update() if self.agent.ready() else None
+        if not self.agent.ready():
+            return None
+        if distributed.world_size() > 1:  # the env steps of all ranks: the counters and the agent's schedules
+            self.env_steps += int(distributed.all_reduce_sum(torch.tensor([self._unsynced_steps])).item())
+            self._unsynced_steps = 0
+            self.agent.env_steps = self.env_steps
+        return self.agent.update()
+
+    def _stopping(self) -> bool:
+        """A signal or a callback asked to stop (on any rank: all ranks stop at the same vector step)."""
+        asked = self.stop_signal is not None or self.stopped_by_callback
+        if distributed.world_size() == 1:
+            return asked
+        stop = distributed.any_rank(asked)
+        if stop and not asked:
+            self.stop_signal = signal.SIGTERM  # another rank was stopped: end as a signal would
+        return stop
 
     def _request_stop(self, signum, frame) -> None:
         if self.stop_signal is not None:  # a second signal: stop hard
@@ -234,7 +262,11 @@ class Trainer:
             self.episode_length.masked_fill_(done, 0)
 
     def _evaluate(self) -> bool:
-        """Evaluate, log, record when the env is first solved; True if at or above the threshold."""
+        """Evaluate, log, record when the env is first solved; True if at or above the threshold.
+        Several ranks: rank 0 evaluates and tells the others whether it was solved."""
+        self.last_evaluated = self.env_steps
+        if not distributed.is_main():
+            return distributed.from_main(False)
         cfg = self.eval_cfg
         if hasattr(self.agent, "evaluation"):  # an agent that scores itself (a reward model: held-out pairs)
             returns, lengths, sampled = self.agent.evaluation()
@@ -265,11 +297,11 @@ class Trainer:
         if solved and self.solved is None:
             self.solved = {"step": self.env_steps, "seconds": self.train_seconds, "cpu_seconds": self.train_cpu_seconds}
         self._notify("on_evaluation", dict(result))  # outside the banked training time, like the evaluation
-        return solved
+        return distributed.from_main(solved)
 
     def _notify(self, hook: str, *args: Any) -> None:
-        """Call `hook` on every callback; one returning False stops the run (classic_rl/callbacks.py)."""
-        for callback in self.callbacks:
+        """Call `hook` on every callback (on rank 0); one returning False stops the run (classic_rl/callbacks.py)."""
+        for callback in self.callbacks if distributed.is_main() else ():
             fn = getattr(callback, hook, None)
             if fn is not None and fn(*args) is False:
                 self.stopped_by_callback = True
@@ -308,11 +340,16 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
             setattr(self, k, v.to(self.env.device) if isinstance(v, torch.Tensor) else v)
+        if self.evaluations:
+            self.last_evaluated = self.evaluations[-1]["env_step"]
 
     def save_checkpoint(self) -> Path:
-        """Flush the logs, then write checkpoint.pt atomically: the logs always reach the checkpoint's step."""
+        """Flush the logs, then write checkpoint.pt atomically: the logs always reach the checkpoint's step.
+        Several ranks: rank 0 writes it (the ranks hold the same networks)."""
         self.logger.flush()
         path = self.run_dir / ckpt.FILENAME
+        if not distributed.is_main():
+            return path
         ckpt.save(path, {
             **self.extra_checkpoint,
             "trainer": self.state_dict(),

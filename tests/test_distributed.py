@@ -18,6 +18,8 @@ CONFIGS = {
     "ppo": {"name": "ppo", "rollout_steps": STEPS, "epochs": 3, "minibatches": 1, "hidden_sizes": [16],
             "target_kl": 10.0, "clip_value": 0.2},
     "a2c": {"name": "a2c", "rollout_steps": STEPS, "hidden_sizes": [16], "normalize_advantage": True},
+    # complete episodes only: a different number of used steps on each rank
+    "reinforce": {"name": "reinforce", "rollout_steps": STEPS, "hidden_sizes": [16], "normalize_advantage": True},
 }
 
 
@@ -102,7 +104,92 @@ def test_agents_that_run_in_one_process_refuse_several_in_one_line(two_ranks):
     _, ranks = two_ranks
     for out in ranks:
         assert out["refusal"].startswith("agent=dqn runs in one process; 2 processes started (torchrun)")
-        assert out["refusal"].endswith("or use an agent that can: a2c, ppo") and "\n" not in out["refusal"]
+        assert out["refusal"].endswith("or use an agent that can: reinforce, a2c, ppo, grpo") and "\n" not in out["refusal"]
+
+
+# ------------------------------------------------------------------ GRPO on a tiny language model
+# a small lr: Adam divides by |g|, so a gradient near zero that differs in its last bits (sums in another
+# order) moves its parameter by up to lr; the gradients themselves are compared to 1e-6
+GRPO_CONFIGS = {
+    "grpo": {"name": "grpo", "lr": 1e-4, "num_iterations": 2},
+    "grpo_token_batch_kl": {"name": "grpo", "lr": 1e-4, "loss_agg": "token_mean", "scale_rewards": "batch",
+                            "beta": 0.05, "num_iterations": 2, "micro_batch_size": 3},
+}
+
+
+def grpo_for(name: str, num_envs: int):
+    """(agent, text-digits env): groups of 4 completions, a fresh tiny GPT-2 (the same on every rank)."""
+    from classic_rl.config import ModelConfig
+    from classic_rl.lm.model import load
+
+    lm = load(ModelConfig(name="tiny"), "cpu", seed=0)
+    env = envs.make("text-digits", num_envs=num_envs, group_size=4, tokenizer=lm.tokenizer, max_new_tokens=5,
+                    chat_template=False, seed=0)
+    return agents.make(agents.make_config(GRPO_CONFIGS[name]), env.spec, seed=0, lm=lm), env
+
+
+def grpo_update(agent, storage: dict, pos: int, rows: slice) -> tuple[dict, list]:
+    """Update `agent` on rows `rows` of a recorded round; its parameters after, and each step's gradient."""
+    buffer = agent.collector.buffer
+    buffer.storage = {key: value[:, rows].clone() for key, value in storage.items()}
+    buffer.pos = pos
+    agent.collector.finished.fill_(True)
+    grads, step = [], agent.optimizer.step
+
+    def recorded_step():
+        grads.append(torch.cat([p.grad.flatten() for p in agent.params]).clone())
+        step()
+    agent.optimizer.step = recorded_step
+    agent.update()
+    return {k: v.detach().clone() for k, v in agent.policy.named_parameters()}, grads
+
+
+def _grpo_worker(rank: int, world: int, store: str, rounds: dict, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    try:
+        half = NUM_ENVS // world
+        torch.save({name: grpo_update(grpo_for(name, half)[0], storage, pos, slice(rank * half, (rank + 1) * half))
+                    for name, (storage, pos) in rounds.items()}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("name", list(GRPO_CONFIGS))
+def test_two_ranks_take_the_grpo_update_of_one_process_on_both_ranks_groups(tmp_path, name):
+    """One process's round of 2 groups; each rank updates on one group (tiny GPT-2): the same gradients
+    at every step and the same parameters as one process on both groups."""
+    pytest.importorskip("transformers")
+    from classic_rl.agents.base import Transition
+
+    agent, env = grpo_for(name, NUM_ENVS)
+    start = {k: v.detach().clone() for k, v in agent.policy.named_parameters()}
+    obs, _ = env.reset(seed=0)
+    while not agent.ready():
+        action = agent.act(obs)
+        next_obs, reward, term, trunc, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"],
+                                 info.get("round_reward")))
+        obs = next_obs
+    pos = agent.collector.buffer.pos
+    storage = {k: v[:pos].clone() for k, v in agent.collector.buffer.storage.items()}
+    # shorter completions on the second rank (unequal token counts), and rewards that differ in both groups
+    storage["active"][2:, 5:] = False
+    storage["reward"].zero_()
+    storage["reward"][storage["active"].sum(0) - 1, torch.arange(NUM_ENVS)] = torch.tensor(
+        [0.0, 1.0, 0.0, 0.5, 1.0, 0.0, 0.2, 0.7])
+    expected, expected_grads = grpo_update(agent, storage, pos, slice(None))
+    mp.spawn(_grpo_worker, args=(2, str(tmp_path / "store"), {name: (storage, pos)}, str(tmp_path / "out")),
+             nprocs=2, join=True)
+    for r in range(2):
+        params, grads = torch.load(tmp_path / f"out.{r}")[name]
+        assert len(grads) == len(expected_grads) == 2
+        for g, e in zip(grads, expected_grads):
+            torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-5)
+        for k, v in expected.items():
+            torch.testing.assert_close(params[k], v, atol=1e-6, rtol=0)
+    assert max(g.abs().max() for g in expected_grads) > 1e-3
+    assert max((expected[k] - v).abs().max() for k, v in start.items()) > 1e-4  # it did learn
 
 
 def test_one_process_is_world_size_one():
@@ -111,3 +198,117 @@ def test_one_process_is_world_size_one():
     assert distributed.all_reduce_sum(x) is x
     mean, std = distributed.mean_std(x)
     assert torch.equal(mean, x.mean()) and torch.equal(std, x.std())
+
+
+# ------------------------------------------------------------------ torchrun -m classic_rl
+def torchrun(*args: str, cwd, nproc: int = 2):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
+                           "--standalone", "-m", "classic_rl", "device=cpu", "logger.progress=false", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+PPO_RUN = ("agent=ppo", "env=CartPole-v1", "env.num_envs=8", "train.total_steps=2048", "eval.every_steps=1024",
+           "eval.episodes=4", "agent.rollout_steps=32", "agent.minibatches=2")
+
+
+def test_torchrun_trains_one_run_written_by_rank_0_and_repeats_exactly(tmp_path):
+    import json
+
+    from classic_rl import checkpoint as ckpt
+
+    for name in ("a", "b"):
+        proc = torchrun(*PPO_RUN, f"hydra.run.dir={tmp_path / name}", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.count("classic_rl: train ppo") == 1 and ", 2 processes" in proc.stdout  # rank 0 speaks
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["env_steps"] == 2048 and summary["updates"] == 2048 // (8 * 32)
+    assert ckpt.load(tmp_path / "a" / "checkpoint.pt")["world_size"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no files of the other rank anywhere
+
+    def learned(name):
+        rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k.startswith(("train/loss", "train/entropy", "eval/"))} for r in rows]
+    assert learned("a") == learned("b") and any("train/loss" in r for r in learned("a"))
+
+
+def test_torchrun_fine_tunes_a_language_model_with_grpo_each_rank_on_its_own_groups(tmp_path):
+    """Completions end at different steps on each rank: the ranks meet at the updates only."""
+    import json
+
+    pytest.importorskip("transformers")
+    proc = torchrun("agent=grpo", "env=text-digits", "env.num_envs=16", "env.group_size=8", "env.max_new_tokens=8",
+                    "env.chat_template=false", "model=tiny", "train.total_steps=600", "eval.every_steps=300",
+                    "eval.episodes=4", "logger.log_every_steps=1", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if "train/reward_mean" in r]
+    assert summary["env_steps"] >= 600 and len(train) == summary["updates"] >= 2
+    # each round is 16 prompts' completions over both ranks: between 16 (one token each) and 16 x 8 tokens
+    steps = [r["step"] for r in train]
+    assert all(16 <= b - a <= 16 * 8 for a, b in zip([0] + steps, steps))
+
+
+def test_sigterm_on_one_rank_stops_every_rank_with_a_checkpoint_and_the_run_resumes(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from classic_rl import checkpoint as ckpt
+
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "classic_rl",
+            "device=cpu", "logger.progress=false", *PPO_RUN[:-4], "train.total_steps=100000000",
+            "eval.every_steps=100000000", "logger.log_every_steps=256", f"hydra.run.dir={run}"]
+    proc = subprocess.Popen(args, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").stat().st_size):
+            time.sleep(0.2)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        ranks = {int(dict(e.split("=", 1) for e in Path(f"/proc/{c}/environ").read_text().split("\0") if "=" in e)
+                     ["RANK"]): int(c) for c in children}
+        os.kill(ranks[1], signal.SIGTERM)  # rank 1 only: rank 0 learns it at the next update
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] and summary["interrupted_by"] == "SIGTERM" and summary["env_steps"] < 100000000
+    assert ckpt.load(run / "checkpoint.pt")["trainer"]["env_steps"] == summary["env_steps"]
+    assert out.count("SIGTERM: stopped at env step") == 1 and f"resume={run}" in out  # rank 0's line only
+    resumed = torchrun(f"resume={run}", f"train.total_steps={summary['env_steps'] + 512}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run / "summary.json").read_text())["env_steps"] == summary["env_steps"] + 512
+
+
+@pytest.mark.parametrize("args, message", [
+    ((*PPO_RUN, "env.num_envs=7"), "env.num_envs = 7 is not divisible by the 2 processes torchrun started"),
+    (("agent=dqn", "env=CartPole-v1", "train.total_steps=512"),
+     "agent=dqn runs in one process; 2 processes started (torchrun)"),
+])
+def test_torchrun_bad_input_is_one_line_on_every_rank_and_writes_nothing(tmp_path, args, message):
+    proc = torchrun(*args, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("classic_rl: error:")]
+    assert len(errors) == 2 and all(message in line for line in errors), proc.stderr[-3000:]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_resumes_only_on_as_many_processes_as_it_trained_on(tmp_path):
+    import classic_rl
+
+    assert torchrun(*PPO_RUN, f"hydra.run.dir={tmp_path / 'two'}", cwd=tmp_path).returncode == 0
+    with pytest.raises(UserError, match=r"trained on 2 processes, not 1; resume it with torchrun --nproc_per_node=2"):
+        classic_rl.train(f"resume={tmp_path / 'two'}", "train.total_steps=4096", run_dir=tmp_path / "one")
+    assert not (tmp_path / "one").exists()

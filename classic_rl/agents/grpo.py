@@ -15,8 +15,9 @@ from typing import Any, Literal, Optional
 
 import torch
 
+from classic_rl import distributed
 from classic_rl.buffers.rollout import LockstepCollector
-from classic_rl.config import ConfigError, non_negative, positive
+from classic_rl.config import ConfigError, UserError, non_negative, positive
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import (
     aggregate_denominator, aggregate_loss, clip_stats, clipped_surrogate, group_advantages, informative_groups, kl_estimate,
@@ -68,10 +69,14 @@ class GRPO:
     off_policy = False
     accepts_lm = True
     accepts_lockstep = True  # rounds of a lock-step env: every mean over the active rows only
+    data_parallel = True  # several ranks (torchrun), each with its own groups: classic_rl/distributed.py
 
     def __init__(self, cfg: GRPOConfig, spec: EnvSpec, seed: int = 0, lm: Any = None) -> None:
         self.cfg, self.spec, self.device = cfg, spec, spec.device
         self.group_size = spec.group_size
+        if cfg.dynamic_sampling and distributed.world_size() > 1:
+            raise UserError("agent.dynamic_sampling=true keeps a different number of groups on each process; "
+                            "set it to false to train on several processes (torchrun)")
         torch.manual_seed(seed)
         if spec.text is not None:
             from classic_rl.lm.policy import LMPolicy
@@ -112,11 +117,12 @@ class GRPO:
         r = self.collector.rollout()
         mask = r.active  # [T, N] real tokens / steps
         returns = masked(r.reward, mask).sum(0)  # [N] each sequence's outcome
-        advantage = group_advantages(returns, self.group_size, c.scale_rewards)  # [N] (eq. 1.33)
+        batch_mean, batch_std = distributed.mean_std(returns)  # over every rank's rows
+        advantage = group_advantages(returns, self.group_size, c.scale_rewards, batch_std=batch_std)  # [N] (eq. 1.33)
         rows = torch.arange(returns.shape[0], device=self.device)
         if c.dynamic_sampling:
             rows = rows[informative_groups(returns, self.group_size)]
-        out = {"reward_mean": returns.mean().item(), "reward_std": returns.std().item(),
+        out = {"reward_mean": batch_mean.item(), "reward_std": batch_std.item(),
                "sequence_length": mask.sum(0).float().mean().item(), "groups_kept": rows.numel() / self.group_size,
                "learning_rate": self.lr}
         if rows.numel() == 0:  # every group had equal rewards: no gradient this round
@@ -141,11 +147,14 @@ class GRPO:
         """One step on the sequences of a minibatch: tokens [T, n], advantages [n]; computed in
         micro-batches of sequences whose losses share the minibatch's denominator, so they sum to it."""
         c = self.cfg
-        denominator = aggregate_denominator(mask, c.loss_agg)
+        # several ranks: the denominator of every rank's minibatch together, scaled so that the mean of
+        # the ranks' gradients is the gradient of one process on the concatenated minibatch
+        denominator = distributed.all_reduce_sum(aggregate_denominator(mask, c.loss_agg)) / distributed.world_size()
         self.optimizer.zero_grad(set_to_none=True)
         sums = micro_batch_backward(mask, c.micro_batch_size, lambda part: self._loss(
             obs[:, part], action[:, part], old_log_prob[:, part], advantage[part], mask[:, part],
             None if ref_log_prob is None else ref_log_prob[:, part], denominator))
+        distributed.average_gradients(self.params)
         sums["grad_norm"] = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)  # no gradients held while generating

@@ -15,6 +15,7 @@ from typing import Any, Literal, Optional
 
 import torch
 
+from classic_rl import distributed
 from classic_rl.agents.base import Transition, annealed_lr
 from classic_rl.optim import adam, clip_grad_norm, set_lr
 from classic_rl.buffers.rollout import RolloutCollector
@@ -58,6 +59,7 @@ class ReinforceConfig:
 
 class Reinforce:
     off_policy = False
+    data_parallel = True  # several ranks (torchrun): classic_rl/distributed.py
 
     def __init__(self, cfg: ReinforceConfig, spec: EnvSpec, seed: int = 0) -> None:
         self.cfg, self.spec, self.device = cfg, spec, spec.device
@@ -103,28 +105,34 @@ class Reinforce:
         obs, action, returns = r.obs[used], r.action[used], returns[used]  # [B, ...] complete returns only
         self.rollout.buffer.clear()
         self.updates += 1
-        if returns.numel() == 0:  # no episode ended in this rollout
+        used_total = int(distributed.all_reduce_sum(torch.tensor([returns.numel()])).item())  # over every rank
+        if used_total == 0:  # no episode ended in this rollout
             return {"learning_rate": self.lr, "used_fraction": 0.0}
         stats = {}
         if c.baseline == "value":
             value = self.critic(obs)
             advantage = returns - value.detach()
-            v_loss = value_loss(value, returns)
-            stats["value_loss"] = v_loss
+        elif c.baseline == "mean":
+            advantage = returns - distributed.all_reduce_sum(returns.sum()) / used_total
         else:
-            advantage = returns - returns.mean() if c.baseline == "mean" else returns
-            v_loss = 0.0
-        if c.normalize_advantage and advantage.numel() > 1:
-            advantage = advantage / (advantage.std() + 1e-8)
-        dist = self.actor(obs)
-        policy_loss = policy_gradient_loss(dist.log_prob(action), advantage)  # seeds eq. 1.8
-        entropy = dist.entropy().mean()
-        loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(entropy)
+            advantage = returns
+        if c.normalize_advantage and used_total > 1:
+            advantage = advantage / (distributed.mean_std(advantage)[1] + 1e-8)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
+        if returns.numel() > 0:  # several ranks: one may have no complete episode this rollout
+            dist = self.actor(obs)
+            policy_loss = policy_gradient_loss(dist.log_prob(action), advantage)  # seeds eq. 1.8
+            entropy = dist.entropy().mean()
+            v_loss = value_loss(value, returns) if c.baseline == "value" else 0.0
+            loss = policy_loss + c.vf_coef * v_loss + c.ent_coef * entropy_loss(entropy)
+            # this rank's share of the mean over every rank's steps, as the ranks' gradients are averaged
+            (loss * (returns.numel() * distributed.world_size() / used_total)).backward()
+            stats.update(loss=loss, policy_loss=policy_loss, entropy=entropy)
+            if c.baseline == "value":
+                stats["value_loss"] = v_loss
+        distributed.average_gradients(self.params)
+        stats["grad_norm"] = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
-        stats.update(loss=loss, policy_loss=policy_loss, entropy=entropy, grad_norm=grad_norm)
         return {**{k: v.item() for k, v in stats.items()}, "learning_rate": self.lr,
                 "used_fraction": returns.numel() / used.numel()}
 
