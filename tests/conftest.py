@@ -41,6 +41,20 @@ def collect(agent, env, num_steps: int, seed: int = 0):
     return obs
 
 
+def collect_round(agent, env, seed: int = 0) -> None:
+    """Reset a lock-step `env` with `seed` and feed the agent one whole round (rows' active flags and
+    the round's rewards included), until it is ready to update."""
+    from classic_rl.agents import Transition
+
+    obs, _ = env.reset(seed=seed)
+    while not agent.ready():
+        action = agent.act(obs)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        agent.observe(Transition(obs, action, reward, info["final_obs"], terminated, truncated, info["active"],
+                                 info.get("round_reward")))
+        obs = next_obs
+
+
 def small_config(**sections) -> dict:
     """A composed-config dict for fast in-process runs (no Hydra)."""
     cfg = {

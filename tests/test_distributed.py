@@ -11,7 +11,7 @@ from classic_rl import agents, distributed, envs
 from classic_rl.config import UserError
 from classic_rl.normalize import RunningMeanStd
 from classic_rl.returns import normalize_advantage
-from tests.conftest import collect
+from tests.conftest import collect, collect_round
 
 NUM_ENVS, STEPS = 8, 16
 CONFIGS = {
@@ -160,17 +160,9 @@ def test_two_ranks_take_the_grpo_update_of_one_process_on_both_ranks_groups(tmp_
     """One process's round of 2 groups; each rank updates on one group (tiny GPT-2): the same gradients
     at every step and the same parameters as one process on both groups."""
     pytest.importorskip("transformers")
-    from classic_rl.agents.base import Transition
-
     agent, env = grpo_for(name, NUM_ENVS)
     start = {k: v.detach().clone() for k, v in agent.policy.named_parameters()}
-    obs, _ = env.reset(seed=0)
-    while not agent.ready():
-        action = agent.act(obs)
-        next_obs, reward, term, trunc, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"],
-                                 info.get("round_reward")))
-        obs = next_obs
+    collect_round(agent, env)
     pos = agent.collector.buffer.pos
     storage = {k: v[:pos].clone() for k, v in agent.collector.buffer.storage.items()}
     # shorter completions on the second rank (unequal token counts), and rewards that differ in both groups

@@ -9,6 +9,7 @@ import torch
 
 from classic_rl.config import ConfigError, UserError
 from classic_rl.run import main
+from tests.conftest import collect_round
 
 QUIET = {"logger": {"tensorboard": False, "progress": False}}
 
@@ -92,7 +93,6 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
 
 def _first_update_gradient(make_agent, group_size):
     """Gradient of an agent's first update on one round of text-digits with the tiny LM (seed 0)."""
-    from classic_rl.agents.base import Transition
     from classic_rl.config import ModelConfig
     from classic_rl.envs import make
     from classic_rl.lm.model import load
@@ -101,13 +101,7 @@ def _first_update_gradient(make_agent, group_size):
     env = make("text-digits", num_envs=8, group_size=group_size, tokenizer=lm.tokenizer, max_new_tokens=5,
                chat_template=False, seed=0)
     agent = make_agent(env.spec, lm)
-    obs, _ = env.reset(seed=0)
-    while not agent.ready():
-        action = agent.act(obs)
-        next_obs, reward, term, trunc, info = env.step(action)
-        agent.observe(Transition(obs, action, reward, info["final_obs"], term, trunc, info["active"],
-                                 info.get("round_reward")))
-        obs = next_obs
+    collect_round(agent, env)
     seen = []
     agent.optimizer.step = lambda: seen.append(torch.cat([p.grad.flatten() for p in agent.params]))
     agent.update()
