@@ -64,6 +64,8 @@ def train(*overrides: str, env: Any = None, eval_env: Any = None, callbacks: Seq
     dataset, eval_dataset, reward_funcs: a text env's task as Python objects (a list of dicts with a
         "prompt", or a datasets.Dataset; functions with TRL's signature, or built-in names), instead of
         env.dataset / env.eval_dataset / env.reward_funcs. The config then starts from `env=text`.
+    Under torchrun every process calls `train` with the same arguments: one run on all of them, written
+    by rank 0, and every process's result holds that run's summary and directory.
     """
     overrides = tuple(str(o) for o in overrides)
     text = {"dataset": dataset, "eval_dataset": eval_dataset, "reward_funcs": reward_funcs}
@@ -77,7 +79,12 @@ def train(*overrides: str, env: Any = None, eval_env: Any = None, callbacks: Seq
             config["env"]["id"] = object_name(env)
     resuming = config.get("resume") is not None and config.get("mode") == "train"
     target = Path(run_dir) if run_dir is not None else default_dir if resuming else unique_dir(default_dir)
-    from classic_rl.run import main as run_main
+    from classic_rl import distributed
+    from classic_rl.run import main as run_main, resolve_device
+
+    if distributed.launched():  # under torchrun: every rank's result names the run rank 0 writes
+        distributed.setup(resolve_device(str(config.get("device", "auto"))))
+        target = distributed.from_main_object(target)
 
     summary = run_main(config, target, callbacks=check_callbacks(callbacks), env=env, eval_env=eval_env, text=text)
     return TrainResult(summary, target, env, text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -85,6 +86,15 @@ def rank() -> int:
     return dist.get_rank() if initialized() else 0
 
 
+def from_main_object(obj: Any) -> Any:
+    """Rank 0's `obj` (anything picklable) on every rank: `obj` itself in one process."""
+    if world_size() == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     """The element-wise sum of `x` over the ranks, as a new tensor (`x` itself in one process)."""
     if world_size() == 1:
@@ -109,6 +119,33 @@ def mean_std(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mean = total / n
     var = (squares - n * mean * mean) / (n - 1)
     return mean.to(x.dtype), var.clamp(min=0).sqrt().to(x.dtype)
+
+
+def shard(x: torch.Tensor) -> torch.Tensor:
+    """This rank's contiguous part of `x` along dim 0 (a batch every rank drew the same: all of `x` in one
+    process); equal parts when world size divides len(x)."""
+    return x if world_size() == 1 else x.tensor_split(world_size())[rank()]
+
+
+def check_divides(batch_size: int, key: str) -> None:
+    """One line when `key` = batch_size cannot be split into equal parts over the ranks."""
+    world = world_size()
+    if batch_size % world:
+        from classic_rl.config import ConfigError
+
+        raise ConfigError(f"config key '{key}' = {batch_size} is not divisible by the {world} processes torchrun "
+                          f"started; pass a multiple of {world} (each process takes {key} / {world})")
+
+
+def mean_stats_over_ranks(stats: dict[str, torch.Tensor], weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """Scalar statistics averaged over the ranks with each rank's `weight` (its number of samples), in
+    one all-reduce: what one process computes over all ranks' samples, for means."""
+    if world_size() == 1 or not stats:
+        return stats
+    values = torch.stack([torch.as_tensor(v, dtype=torch.float64).reshape(()).cpu() for v in stats.values()])
+    total = all_reduce_sum(torch.cat([values * weight, values.new_tensor([weight])]).to(_DEVICE)).cpu()
+    mean = total[:-1] / total[-1].clamp(min=1e-12)
+    return dict(zip(stats, mean.to(torch.float32)))
 
 
 def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:

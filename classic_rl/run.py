@@ -322,6 +322,8 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
     except (ConfigError, UserError) as err:
         failed = err
     if distributed.any_rank(failed is not None):  # every rank starts, or none does
+        if distributed.world_size() > 1 and not distributed.is_main():
+            shutil.rmtree(run_dir, ignore_errors=True)
         distributed.shutdown()
         raise failed or UserError("another process of this torchrun run failed to start (its error is in its "
                                   "output); nothing was written")
@@ -335,8 +337,9 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
             keep_freed_memory()
             if cfg.mode == "eval":
                 return evaluate_checkpoint(cfg, run_dir, device)
-            return _train(cfg, agent_cfg, config, run_dir, distributed.setup(device), payload, callbacks, env,
-                          eval_env, text)
+            summary = _train(cfg, agent_cfg, config, run_dir, distributed.setup(device), payload, callbacks, env,
+                             eval_env, text)
+            return distributed.from_main_object(summary)  # the run's, once rank 0 has written all of it
     except (ConfigError, UserError):  # found before anything was written (agent/env mismatch, model path)
         if created and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()

@@ -13,6 +13,10 @@ count counts training pairs. Each pair's reference log-probs are computed once a
 Evaluation is the env's as for every LM agent: greedy held-out accuracy on the task.
 
 A pair's two completions share their prompt, which the policy encodes once for both.
+
+Under torchrun (classic_rl/distributed.py) online ranks pair their own groups and weight their loss by
+their share of all ranks' pairs; offline ranks each take an equal part of every batch. Either way the
+averaged gradient is the one of one process on all the pairs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Literal, Optional, Union
 
 import torch
 
+from classic_rl import distributed
 from classic_rl.agents.base import annealed_lr, load_round_agent_state, round_agent_state
 from classic_rl.buffers.rollout import LockstepCollector
 from classic_rl.config import ConfigError, UserError, non_negative, positive
@@ -68,6 +73,7 @@ def best_and_worst(returns: torch.Tensor, group_size: int) -> tuple[torch.Tensor
 
 class DPO:
     off_policy = False
+    data_parallel = True  # several ranks (torchrun): classic_rl/distributed.py
     accepts_lm = True
     accepts_lockstep = True
 
@@ -89,7 +95,9 @@ class DPO:
         self.env_steps = 0
         self.updates = 0
         self.offline = cfg.pairs is not None  # the trainer calls update() without stepping the env
-        self.batch_size = cfg.batch_size
+        self.batch_size = cfg.batch_size  # offline: pairs per update, all ranks together
+        if self.offline:
+            distributed.check_divides(cfg.batch_size, "agent.batch_size")
         self.sampler = PairSampler(1, seed)
         self._pairs: list[dict[str, Any]] | None = None
         self._reference: torch.Tensor | None = None  # [pairs, 2] log π_ref of chosen, rejected; NaN: not yet
@@ -132,25 +140,35 @@ class DPO:
         r = self.collector.rollout()
         returns = masked(r.reward, r.active).sum(0)  # [N] each completion's reward
         chosen, rejected = best_and_worst(returns, self.group_size)
-        out = {"reward_mean": returns.mean().item(), "reward_std": returns.std().item(),
-               "sequence_length": r.active.sum(0).float().mean().item(), "pairs": float(chosen.numel()),
-               "learning_rate": self.lr}
-        if chosen.numel() == 0:  # every group tied: nothing to prefer this round
+        pairs = chosen.numel()  # this rank's; all ranks' below
+        all_pairs = int(distributed.all_reduce_sum(torch.tensor([pairs], device=self.device)).item())
+        reward_mean, reward_std = distributed.mean_std(returns)
+        length = distributed.mean_std(r.active.sum(0).float())[0]
+        out = {"reward_mean": reward_mean.item(), "reward_std": reward_std.item(), "sequence_length": length.item(),
+               "pairs": float(all_pairs), "learning_rate": self.lr}
+        if all_pairs == 0:  # every group tied: nothing to prefer this round
             self.collector.clear()
             return out
         rows = torch.stack([chosen, rejected], dim=1).flatten()  # chosen, rejected side by side: one prompt
         obs, action, mask = r.obs[:, rows], r.action[:, rows], r.active[:, rows]
-        ref = self.sequence_log_prob(self.policy.reference_log_prob(obs, action), mask)  # once per pair
-        stats: dict[str, torch.Tensor] = {}
+        if pairs:
+            ref = self.sequence_log_prob(self.policy.reference_log_prob(obs, action), mask)  # once per pair
+        share = pairs * distributed.world_size() / all_pairs  # this rank's mean, weighted into the global one
+        empty = obs.new_zeros(0, dtype=torch.float32)  # the statistics' names, zeros where a rank has no pairs
+        stats = {k: torch.zeros(()) for k in ["loss", *dpo_loss(empty, empty, empty, empty, c.beta, c.loss)[1]]}
         for _ in range(c.epochs):
             self.optimizer.zero_grad(set_to_none=True)
-            log_prob = self.sequence_log_prob(self.policy.evaluate(obs, action, entropy=False)[0], mask)
-            loss, stats = dpo_loss(log_prob[0::2], log_prob[1::2], ref[0::2], ref[1::2], c.beta, c.loss)
-            loss.backward()
-            stats = {"loss": loss.detach(), **stats, "grad_norm": clip_grad_norm(self.params, c.max_grad_norm)}
+            if pairs:  # a rank without pairs still takes part in the gradient average and the step
+                log_prob = self.sequence_log_prob(self.policy.evaluate(obs, action, entropy=False)[0], mask)
+                loss, stats = dpo_loss(log_prob[0::2], log_prob[1::2], ref[0::2], ref[1::2], c.beta, c.loss)
+                (loss * share).backward()
+                stats = {"loss": loss.detach(), **stats}
+            distributed.average_gradients(self.params)
+            grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        out.update({k: float(v) for k, v in stats.items()})
+        stats = distributed.mean_stats_over_ranks(stats, weight=pairs)
+        out.update({k: float(v) for k, v in {**stats, "grad_norm": grad_norm}.items()})
         self.collector.clear()
         self.updates += 1
         return out
@@ -158,7 +176,7 @@ class DPO:
     def offline_update(self) -> dict[str, float]:
         """One step on the next `batch_size` pairs of the pair file."""
         c, mean = self.cfg, self.cfg.loss == "ipo"
-        index = self.sampler.next(self.batch_size)
+        index = distributed.shard(self.sampler.next(self.batch_size))  # every rank draws the batch; takes its part
         rows = [self.pairs[i] for i in index.tolist()]
         text = self.spec.text
         batch = encode_pairs(self.policy_tokenizer, rows, text.chat_template, text.system_prompt,
@@ -178,12 +196,15 @@ class DPO:
             log_prob = self.policy.sequence_log_prob(prompts, completions, mask, mean=mean)
             loss, stats = dpo_loss(log_prob[0::2], log_prob[1::2], ref[:, 0], ref[:, 1], c.beta, c.loss)
             loss.backward()
-            stats = {"loss": loss.detach(), **stats, "grad_norm": clip_grad_norm(self.params, c.max_grad_norm)}
+            distributed.average_gradients(self.params)  # several ranks: the step on the whole batch
+            grad_norm = clip_grad_norm(self.params, c.max_grad_norm)
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.env_steps += len(rows)
+        self.env_steps += self.batch_size
         self.updates += 1
-        return {**{k: float(v) for k, v in stats.items()}, "pairs": float(len(rows)), "learning_rate": self.lr}
+        stats = distributed.mean_stats_over_ranks({"loss": loss.detach(), **stats})
+        return {**{k: float(v) for k, v in {**stats, "grad_norm": grad_norm}.items()}, "pairs": float(self.batch_size),
+                "learning_rate": self.lr}
 
     def state_dict(self, include_buffer: bool = True) -> dict[str, Any]:
         return {**round_agent_state(self, include_buffer), "sampler": self.sampler.state_dict()}

@@ -22,7 +22,7 @@ from classic_rl.agents.base import Transition, annealed_lr, linear_schedule
 from classic_rl.optim import adam, clip_grad_norm, micro_batch_backward, set_lr
 from classic_rl.buffers.rollout import LockstepCollector, RolloutCollector
 from classic_rl import distributed
-from classic_rl.config import ConfigError, UserError, non_negative, positive, unit_interval
+from classic_rl.config import ConfigError, non_negative, positive, unit_interval
 from classic_rl.envs.base import EnvSpec
 from classic_rl.losses import (
     adaptive_kl_beta, aggregate_loss, clip_stats, clipped_surrogate, clipped_surrogate_loss, entropy_loss,
@@ -88,7 +88,7 @@ class PPOConfig:
 
 class PPO:
     off_policy = False
-    data_parallel = True  # several ranks (torchrun) on classic envs: classic_rl/distributed.py
+    data_parallel = True  # several ranks (torchrun), each with its own envs or rounds: classic_rl/distributed.py
     accepts_lm = True
     accepts_lockstep = True  # rounds of a lock-step env: every mean over the active rows only
 
@@ -102,8 +102,6 @@ class PPO:
         self.env_steps = 0
         self.updates = 0
         if self.lockstep:
-            if distributed.world_size() > 1:
-                raise UserError(f"agent=ppo on lock-step env={spec.id} runs in one process; start it without torchrun")
             self._init_lockstep(cfg, spec, seed, lm)
             return
         if cfg.minibatches > cfg.rollout_steps * spec.num_envs:
@@ -284,13 +282,14 @@ class PPO:
         out = {k: v.item() for k, v in stats.items()}
         returns_per_sequence = masked(r.reward, mask).sum(0)
         out.update(learning_rate=self.lr, clip_range=self.clip_range[0], early_stop=float(stopped),
-                   reward_mean=returns_per_sequence.mean().item(), sequence_length=mask.sum(0).float().mean().item())
+                   reward_mean=distributed.mean_std(returns_per_sequence)[0].item(),
+                   sequence_length=distributed.mean_std(mask.sum(0).float())[0].item())
         if c.kl_reward_coef > 0:
-            out["kl_ref"] = masked(r.log_prob - ref_log_prob, mask).sum().item() / max(int(mask.sum()), 1)
+            out["kl_ref"] = token_mean_over_ranks(masked(r.log_prob - ref_log_prob, mask), mask)
         if c.objective == "kl_penalty":  # KL(π_old || π) over the round's real steps sets the next β
             with torch.no_grad():
                 log_prob, _, _ = self.policy.evaluate(r.obs, r.action, entropy=False)
-                kl = kl_estimate(log_prob - r.log_prob)[mask].mean().item()
+                kl = token_mean_over_ranks(masked(kl_estimate(log_prob - r.log_prob), mask), mask)
             out.update(approx_kl=kl, kl_beta=self.beta)
             self.beta = adaptive_kl_beta(self.beta, kl, c.kl_target)
         self.collector.clear()
@@ -304,7 +303,10 @@ class PPO:
         minibatch's token count, so their gradients add up to the minibatch's (less memory)."""
         c = self.cfg
         low, high = self.clip_range
-        tokens = mask.sum().clamp(min=1)
+        world = distributed.world_size()
+        # the token means' denominator: the minibatch's tokens on all ranks, / world as the gradient average
+        # divides again (one process: the minibatch's tokens)
+        tokens = (distributed.all_reduce_sum(mask.sum()) / world).clamp(min=1.0 / world)
 
         def micro_batch(part):
             m = mask[:, part]
@@ -325,9 +327,13 @@ class PPO:
 
         self.optimizer.zero_grad(set_to_none=True)
         sums = micro_batch_backward(mask, c.micro_batch_size, micro_batch)
+        if world > 1:  # the minibatch's statistics over all ranks' tokens: every rank takes the same branch
+            loss = distributed.mean_over_ranks(sums.pop("loss"))
+            sums = {"loss": loss, **distributed.mean_stats_over_ranks(sums, weight=float(mask.sum()))}
         if c.target_kl is not None and sums["approx_kl"].item() > c.target_kl:
             self.optimizer.zero_grad(set_to_none=True)
             return None
+        distributed.average_gradients(self.params)  # several ranks: the step on all ranks' sequences
         sums["grad_norm"] = clip_grad_norm(self.params, c.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)  # no gradients held while generating
@@ -369,3 +375,9 @@ class PPO:
         self.rollout.load_state_dict(state)
         if self.value_norm is not None:
             self.value_norm.load_state_dict(state["value_norm"])
+
+
+def token_mean_over_ranks(values: torch.Tensor, mask: torch.Tensor) -> float:
+    """The mean of `values` [T, n] (zeros off the mask) over the real tokens of all ranks."""
+    total = distributed.all_reduce_sum(torch.stack([values.sum().double(), mask.sum().double()]))
+    return (total[0] / total[1].clamp(min=1)).item()

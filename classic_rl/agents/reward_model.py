@@ -5,7 +5,7 @@ the language model with a scalar head on the last hidden state of the completion
 
 trained offline on preference pairs (`agent.pairs`, TRL's `prompt, chosen, rejected` format), full
 or LoRA (model.lora.r). It takes no env steps: each update draws the next `batch_size` pairs, and the
-run's step count counts training pairs. Evaluation is pairwise accuracy on held-out pairs (the
+run's step count counts training pairs. Under torchrun each rank takes its equal part of every batch. Evaluation is pairwise accuracy on held-out pairs (the
 summary's eval_return_mean) and, with `agent.minimal_pairs`, on those too. A trained run is a reward
 function for text envs: `env.reward_model=RUN_DIR` (lm/reward_model.py).
 """
@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional, Union
 
 import torch
 
+from classic_rl import distributed
 from classic_rl.agents.base import annealed_lr
 from classic_rl.config import ConfigError, UserError, non_negative, positive
 from classic_rl.envs.base import EnvSpec
@@ -57,6 +58,7 @@ class RewardModel:
     accepts_lm = True
     accepts_lockstep = True
     offline = True  # the trainer calls update() without stepping the env
+    data_parallel = True  # several ranks (torchrun), each with its part of every batch: classic_rl/distributed.py
 
     def __init__(self, cfg: RewardModelConfig, spec: EnvSpec, seed: int = 0, lm: Any = None) -> None:
         from classic_rl.lm.pairs import PairSampler
@@ -73,7 +75,8 @@ class RewardModel:
         self.params = self.policy.trainable_parameters()
         self.optimizer = adam([{"params": self.params}], cfg.lr, weight_decay=cfg.weight_decay)
         self.sampler = PairSampler(1, seed)
-        self.batch_size = cfg.batch_size  # env steps (training pairs) per update
+        self.batch_size = cfg.batch_size  # env steps (training pairs) per update, all ranks together
+        distributed.check_divides(cfg.batch_size, "agent.batch_size")
         self.env_steps = 0
         self.updates = 0
         self.notes: list[str] = []
@@ -119,20 +122,22 @@ class RewardModel:
         from classic_rl.lm.pairs import pair_margins
 
         train, _, _ = self.data
-        rows = [train[i] for i in self.sampler.next(self.batch_size).tolist()]
+        index = self.sampler.next(self.batch_size)  # the same on every rank; each takes its part
+        rows = [train[i] for i in distributed.shard(index).tolist()]
         set_lr(self.optimizer, self.lr)
         self.policy.train()
         chosen, rejected = self.rewards(rows)
         loss, stats = bradley_terry_loss(chosen, rejected, pair_margins(rows, self.device), self.cfg.center_coef)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(self.params)  # several ranks: the step on the whole batch
         grad_norm = clip_grad_norm(self.params, self.cfg.max_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.env_steps += len(rows)
+        self.env_steps += self.batch_size
         self.updates += 1
-        return {"loss": loss.item(), **{k: float(v) for k, v in stats.items()}, "grad_norm": float(grad_norm),
-                "learning_rate": self.lr}
+        stats = distributed.mean_stats_over_ranks({"loss": loss.detach(), **stats})
+        return {**{k: float(v) for k, v in stats.items()}, "grad_norm": float(grad_norm), "learning_rate": self.lr}
 
     @torch.no_grad()
     def accuracy(self, rows: list[dict[str, Any]]) -> torch.Tensor:
