@@ -27,10 +27,22 @@ def group_options(group: str) -> list[str]:
 
 
 def register_resolvers() -> None:
-    """OmegaConf resolvers used by conf/config.yaml (run directory names)."""
+    """OmegaConf resolvers of the config files: run directory names (conf/config.yaml) and
+    `${vector_steps:K}`, the env steps of K vector steps at the run's env.num_envs (a budget or a
+    cadence that keeps its meaning when env.num_envs changes: conf/tuned/ppo_CartPole-v1.yaml)."""
     from omegaconf import OmegaConf
 
     OmegaConf.register_new_resolver("env_name", env_name, replace=True)
+    OmegaConf.register_new_resolver("vector_steps", vector_steps, replace=True)
+
+
+def vector_steps(count: Any, *, _root_: Any) -> int:
+    """`${vector_steps:K}`: K x env.num_envs env steps."""
+    try:
+        return int(count) * int(_root_.env.num_envs)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"${{vector_steps:{count}}} needs a whole number of vector steps and an integer "
+                        f"env.num_envs ({err})") from None
 
 
 def explain_hydra_error(err: Exception, overrides: list[str]) -> str:

@@ -190,7 +190,9 @@ class EnvConfig:
     backend: Optional[Literal["torch", "gymnasium"]] = None
     max_episode_steps: Optional[int] = field(default=None, metadata=positive())  # overrides the time limit
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra gym.make kwargs (map_name, is_slippery, ...)
-    compile: bool = False  # fuse the torch-native step with torch.compile
+    # fuse the torch-native step with torch.compile: true | false | auto (the training env, when the run
+    # is long enough to get the compilation back: envs/torch_env.py compile_pays)
+    compile: Union[bool, Literal["auto"]] = "auto"
     discretize: Optional[DiscretizeConfig] = None  # e.g. {bins: [6, 6, 12, 12]} for tabular agents on a Box
     reward_threshold: Optional[float] = None  # "solved" return for solved_at_*; null: the env's own (Gymnasium's)
     # lock-step rounds in which G consecutive envs share their start (GRPO's groups; envs/lockstep.py, envs/text.py)

@@ -18,6 +18,7 @@ import yaml
 
 from classic_rl import agents, checkpoint as ckpt, distributed, envs
 from classic_rl.config import ConfigError, EnvConfig, RunConfig, UserError, from_dict, is_text_env
+from classic_rl.envs.torch_env import compile_pays
 from classic_rl.evaluate import evaluate, evaluate_samples, record_video
 from classic_rl.files import RunLock, atomic_write_text, clean_stale_temp_files
 from classic_rl.logger import Logger, console
@@ -58,8 +59,9 @@ def make_text_task(cfg: EnvConfig, objects: dict[str, Any] | None = None) -> Any
 
 
 def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | None = None, tokenizer: Any = None,
-             evaluation: bool = False, source: Any = None, task: Any = None, **extra: Any):
+             evaluation: bool = False, source: Any = None, task: Any = None, compile: bool | None = None, **extra: Any):
     """The training env, or with `evaluation` the evaluation env: no groups, and a text env's held-out split.
+    `compile`: whether to compile a torch-native step (None: env.compile, where auto means no).
 
     `source`: an env object from the Python API (envs.make's objects) instead of cfg.id / cfg.entry_point.
     `task`: a text env's task (make_text_task); built from the keys when None."""
@@ -72,7 +74,7 @@ def make_env(cfg: EnvConfig, device: torch.device, seed: int, num_envs: int | No
         seed=seed,
         backend=cfg.backend,
         max_episode_steps=cfg.max_episode_steps,
-        compile=cfg.compile,
+        compile=(cfg.compile is True) if compile is None else compile,
         discretize=cfg.discretize,
         group_size=1 if evaluation else cfg.group_size,
         tokenizer=tokenizer,
@@ -105,8 +107,11 @@ def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env:
         console(f"note: {note}")
     extra = {"reward_model": reward_model} if reward_model is not None else {}  # training env only
     rank, world = shard
+    # env.compile=auto: the training env is compiled when the run is long enough to repay it; evaluation never
+    compile = cfg.env.compile if isinstance(cfg.env.compile, bool) else compile_pays(cfg.train.total_steps //
+                                                                                    cfg.env.num_envs)
     train_env = make_env(cfg.env, device, cfg.seed + SHARD_SEED_STRIDE * rank, num_envs=cfg.env.num_envs // world,
-                         tokenizer=tokenizer, source=env, task=task, **extra)
+                         tokenizer=tokenizer, source=env, task=task, compile=compile, **extra)
     episodes = cfg.eval.episodes
     source = eval_env if eval_env is not None else env
     if source is not None and (envs.is_vector_env(source) or isinstance(source, gymnasium.vector.VectorEnv)):
@@ -147,6 +152,18 @@ def keep_freed_memory(limit_bytes: int = 64 << 20) -> None:
 
 
 SHARD_SEED_STRIDE = 1_000_003  # rank r of a torchrun run seeds its envs (and sampling) with seed + r * this
+
+
+def check_budget(cfg: RunConfig, agent: Any, payload: dict[str, Any] | None) -> None:
+    """A rollout agent whose first rollout ends after train.total_steps would never update: one line."""
+    steps = getattr(agent, "rollout_steps", None)
+    if steps is None or payload is not None:
+        return
+    rollout = steps * cfg.env.num_envs
+    if cfg.train.total_steps < rollout:
+        raise ConfigError(f"config key 'train.total_steps' = {cfg.train.total_steps} is less than one rollout of "
+                          f"agent={cfg.agent['name']} ({steps} steps x {cfg.env.num_envs} envs = {rollout} env steps), so "
+                          f"it would never update; raise train.total_steps or lower agent.rollout_steps")
 
 
 def check_world(cfg: RunConfig, payload: dict[str, Any] | None) -> None:
@@ -360,6 +377,7 @@ def _train(cfg: RunConfig, agent_cfg: Any, config: dict[str, Any], run_dir: Path
     env, eval_env = build_envs(cfg, device, tokenizer, env_object, eval_object, text, reward_model, (rank, world))
     try:
         agent = agents.make(agent_cfg, env.spec, seed=cfg.seed, lm=lm)  # the same networks on every rank
+        check_budget(cfg, agent, payload)
     except (ConfigError, UserError):
         env.close()
         eval_env.close()

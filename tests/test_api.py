@@ -44,7 +44,7 @@ def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
 @pytest.mark.parametrize("pair", [("agent=ppo", "env=CartPole-v1"), ("agent=dqn", "env=CartPole-v1"),
                                   ("agent=td3", "env=Pendulum-v1", "agent.actor_lr=0.0005")])
 def test_compose_equals_the_command_lines_config(pair, tmp_path):
-    printed = yaml.safe_load(cli(*pair, "--cfg", "job", cwd=tmp_path).stdout)
+    printed = yaml.safe_load(cli(*pair, "--cfg", "job", "--resolve", cwd=tmp_path).stdout)
     config, run_dir = compose(pair)
     assert config == printed  # tuned configs included (ppo_CartPole-v1, dqn_CartPole-v1, td3_Pendulum-v1)
     assert run_dir.parts[:2] == ("runs", f"{pair[0].split('=')[1]}_{pair[1].split('=')[1]}")

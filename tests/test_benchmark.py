@@ -60,8 +60,10 @@ def test_classic_suite_cells_compose_and_validate(bench):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from classic_rl.compose import register_resolvers
     from classic_rl.run import load_config
 
+    register_resolvers()  # ${vector_steps:K} of the tuned configs
     suite = bench.load_suite("classic")
     pairs = bench.cells(suite)
     assert len(pairs) == len(set(pairs)) > 30
@@ -82,11 +84,11 @@ def test_unknown_suite_is_a_one_line_error():
 
 def tiny_suite(tmp_path):
     suite = {"name": "tiny", "seeds": [0, 1], "thresholds": {"CartPole-v1": 20.0, "Pendulum-v1": -200.0},
-             "overrides": ["train.total_steps=2048", "eval.every_steps=1024", "eval.episodes=4",
+             "overrides": ["train.total_steps=4096", "eval.every_steps=2048", "eval.episodes=4",
                            "logger.tensorboard=false"],
              "groups": [{"agents": ["ppo", "a2c"], "envs": ["CartPole-v1"]},
                         {"agents": ["dqn"], "envs": ["Pendulum-v1"]}],   # dqn cannot act on Pendulum: fails
-             "cell_overrides": {"a2c_CartPole-v1": ["train.total_steps=1024"]}}  # this cell only
+             "cell_overrides": {"a2c_CartPole-v1": ["train.total_steps=2048"]}}  # this cell only
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(suite))
     return path
@@ -103,8 +105,8 @@ def check_tiny_results(tmp_path, proc):
     result = json.loads((tmp_path / "out" / "tiny.json").read_text())
     rows = {(r["agent"], r["env"]): r for r in result["rows"]}
     assert rows["ppo", "CartPole-v1"]["finished"] == 2 and rows["a2c", "CartPole-v1"]["finished"] == 2
-    assert {r["env_steps"] for r in rows["ppo", "CartPole-v1"]["runs"]} == {2048}   # the suite's overrides
-    assert {r["env_steps"] for r in rows["a2c", "CartPole-v1"]["runs"]} == {1024}   # and the cell's own
+    assert {r["env_steps"] for r in rows["ppo", "CartPole-v1"]["runs"]} == {4096}   # the suite's overrides
+    assert {r["env_steps"] for r in rows["a2c", "CartPole-v1"]["runs"]} == {2048}   # and the cell's own
     failed = rows["dqn", "Pendulum-v1"]
     assert failed["finished"] == 0 and set(failed["problems"]) == {"0", "1"}
     assert "needs discrete actions" in failed["problems"]["0"]

@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional
 import torch
 
 from classic_rl import distributed
-from classic_rl.agents.base import Transition, annealed_lr
+from classic_rl.agents.base import Transition, annealed_lr, rollout_shape
 from classic_rl.optim import adam, clip_grad_norm, set_lr
 from classic_rl.buffers.rollout import RolloutCollector
 from classic_rl.config import ConfigError, non_negative, positive, unit_interval
@@ -30,7 +30,9 @@ class A2CConfig:
     lr: float = field(default=7e-4, metadata=positive("Adam learning rate"))
     lr_end: Optional[float] = field(default=None, metadata=non_negative("anneal lr linearly to this"))
     lr_decay_steps: int = field(default=0, metadata=non_negative("env steps of the lr annealing"))
-    rollout_steps: int = field(default=5, metadata=positive("vector steps per rollout (n of the n-step return)"))
+    # the rollout by steps (n of the n-step return; null and no batch_size: 5) or by samples (n x env.num_envs)
+    rollout_steps: Optional[int] = field(default=None, metadata=positive("vector steps per rollout"))
+    batch_size: Optional[int] = field(default=None, metadata=positive("samples per rollout, all envs"))
     normalize_advantage: bool = False  # (A - mean) / std over the rollout
     vf_coef: float = field(default=0.5, metadata=non_negative("value-loss coefficient"))
     ent_coef: float = field(default=0.0, metadata=non_negative("entropy-bonus coefficient"))
@@ -68,7 +70,8 @@ class A2C:
                                 {"params": list(self.critic.parameters()), "lr_scale": cfg.critic_lr_scale}], cfg.lr)
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed + 1)
-        self.rollout = RolloutCollector.for_spec(spec, cfg.rollout_steps, self.actor, self.critic, self.generator,
+        self.rollout_steps = rollout_shape(cfg, spec.num_envs, 5)[0]
+        self.rollout = RolloutCollector.for_spec(spec, self.rollout_steps, self.actor, self.critic, self.generator,
                                                  cfg.normalize_obs, cfg.normalize_reward, cfg.gamma)
         self.env_steps = 0
         self.updates = 0

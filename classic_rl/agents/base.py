@@ -113,3 +113,43 @@ def load_round_agent_state(agent: Any, state: dict[str, Any]) -> None:
     agent.generator.set_state(state["generator"])
     agent.env_steps, agent.updates = state["counters"]
     agent.collector.load_state_dict(state["collector"])
+
+
+def rollout_shape(cfg: Any, num_envs: int, default_steps: int, default_minibatches: int | None = None
+                  ) -> tuple[int, int]:
+    """(vector steps per rollout, minibatches per epoch) of an on-policy config, given by steps
+    (`rollout_steps`, `minibatches`) or by samples (`batch_size` per rollout, `minibatch_size`), each
+    pair at most one of the two; `num_envs`: the envs of all ranks together. A config by samples keeps
+    its batch when env.num_envs changes; one by steps keeps its credit horizon (rollout length)."""
+    from classic_rl import distributed
+    from classic_rl.config import ConfigError
+
+    num_envs *= distributed.world_size()
+    batch_size = getattr(cfg, "batch_size", None)
+    if cfg.rollout_steps is not None and batch_size is not None:
+        raise ConfigError(f"config keys 'agent.rollout_steps' = {cfg.rollout_steps} and 'agent.batch_size' = "
+                          f"{batch_size} both set the rollout; pass one of them and the other =null")
+    if batch_size is not None:
+        if batch_size % num_envs:
+            raise ConfigError(f"config key 'agent.batch_size' = {batch_size} is not a multiple of env.num_envs = "
+                              f"{num_envs}: a rollout is whole vector steps; pass a multiple of {num_envs}")
+        steps = batch_size // num_envs
+    else:
+        steps = default_steps if cfg.rollout_steps is None else cfg.rollout_steps
+    if default_minibatches is None:
+        return steps, 1
+    samples = steps * num_envs
+    minibatch_size = getattr(cfg, "minibatch_size", None)
+    if cfg.minibatches is not None and minibatch_size is not None:
+        raise ConfigError(f"config keys 'agent.minibatches' = {cfg.minibatches} and 'agent.minibatch_size' = "
+                          f"{minibatch_size} both set the minibatches; pass one of them and the other =null")
+    if minibatch_size is not None:
+        if samples % minibatch_size:
+            raise ConfigError(f"config key 'agent.minibatch_size' = {minibatch_size} does not divide the rollout's "
+                              f"{samples} samples ({steps} steps x {num_envs} envs); pass a divisor of {samples}")
+        return steps, samples // minibatch_size
+    minibatches = default_minibatches if cfg.minibatches is None else cfg.minibatches
+    if minibatches > samples:
+        raise ConfigError(f"config key 'agent.minibatches' = {minibatches} exceeds the rollout's {samples} samples "
+                          f"(rollout_steps x env.num_envs)")
+    return steps, minibatches

@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 
 import torch
 
-from classic_rl.agents.base import Transition, annealed_lr, linear_schedule
+from classic_rl.agents.base import Transition, annealed_lr, linear_schedule, rollout_shape
 from classic_rl.optim import adam, clip_grad_norm, micro_batch_backward, set_lr
 from classic_rl.buffers.rollout import LockstepCollector, RolloutCollector
 from classic_rl import distributed
@@ -42,9 +42,13 @@ class PPOConfig:
     lr: float = field(default=3e-4, metadata=positive("Adam learning rate"))
     lr_end: Optional[float] = field(default=None, metadata=non_negative("anneal lr linearly to this"))
     lr_decay_steps: int = field(default=0, metadata=non_negative("env steps of the lr annealing"))
-    rollout_steps: int = field(default=128, metadata=positive("vector steps per rollout (T)"))
+    # the rollout by steps (T vector steps; null and no batch_size: 128) or by samples (T x env.num_envs)
+    rollout_steps: Optional[int] = field(default=None, metadata=positive("vector steps per rollout (T)"))
+    batch_size: Optional[int] = field(default=None, metadata=positive("samples per rollout, all envs"))
     epochs: int = field(default=4, metadata=positive("passes over each rollout"))
-    minibatches: int = field(default=4, metadata=positive("minibatches per epoch"))
+    # minibatches by count (null and no minibatch_size: 4) or by samples
+    minibatches: Optional[int] = field(default=None, metadata=positive("minibatches per epoch"))
+    minibatch_size: Optional[int] = field(default=None, metadata=positive("samples per minibatch"))
     clip_range: float = field(default=0.2, metadata=positive("ε: ratio clipped below at 1 - ε"))
     clip_range_high: Optional[float] = field(default=None, metadata=positive("upper ε (null: clip_range)"))
     clip_range_end: Optional[float] = field(default=None, metadata=positive("anneal clip_range linearly to this"))
@@ -104,9 +108,7 @@ class PPO:
         if self.lockstep:
             self._init_lockstep(cfg, spec, seed, lm)
             return
-        if cfg.minibatches > cfg.rollout_steps * spec.num_envs:
-            raise ConfigError(f"config key 'agent.minibatches' = {cfg.minibatches} exceeds the rollout's "
-                              f"{cfg.rollout_steps * spec.num_envs} samples (rollout_steps x env.num_envs)")
+        self.rollout_steps, self.minibatches = rollout_shape(cfg, spec.num_envs, 128, 4)
         torch.manual_seed(seed)  # network initialisation
         self.actor = (actor or Actor(spec.observation_space, spec.action_space, cfg.hidden_sizes, cfg.activation,
                                      cfg.log_std_init)).to(self.device)
@@ -118,7 +120,7 @@ class PPO:
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed + 1)
         collector_critic = self.critic if self.value_norm is None else DenormalizedValue(self.critic, self.value_norm)
-        self.rollout = RolloutCollector.for_spec(spec, cfg.rollout_steps, self.actor, collector_critic, self.generator,
+        self.rollout = RolloutCollector.for_spec(spec, self.rollout_steps, self.actor, collector_critic, self.generator,
                                                  cfg.normalize_obs, cfg.normalize_reward, cfg.gamma)
 
     def _init_lockstep(self, cfg: PPOConfig, spec: EnvSpec, seed: int, lm: Any) -> None:
@@ -126,6 +128,15 @@ class PPO:
         if cfg.normalize_obs or cfg.normalize_reward or cfg.normalize_value:
             raise ConfigError("config keys 'agent.normalize_obs' / 'agent.normalize_reward' / 'agent.normalize_value' "
                               f"are not supported on lock-step env={spec.id}; set them to false")
+        if cfg.batch_size is not None:
+            raise ConfigError(f"config key 'agent.batch_size' does not apply on lock-step env={spec.id}: a rollout "
+                              "is one round (env.num_envs sequences); set it to null")
+        if cfg.minibatches is not None and cfg.minibatch_size is not None:
+            raise ConfigError(f"config keys 'agent.minibatches' = {cfg.minibatches} and 'agent.minibatch_size' = "
+                              f"{cfg.minibatch_size} both set the minibatches; pass one of them and the other =null")
+        # minibatches of whole sequences: by count, or by sequences per minibatch
+        self.minibatches = (max(1, spec.num_envs // cfg.minibatch_size) if cfg.minibatch_size is not None
+                            else 4 if cfg.minibatches is None else cfg.minibatches)
         torch.manual_seed(seed)
         reference = cfg.kl_reward_coef > 0
         if spec.text is not None:
@@ -216,10 +227,10 @@ class PPO:
         One gather per tensor and epoch, then contiguous views: the same split as indexing every
         minibatch with its slice of the permutation, without a gather per minibatch.
         """
-        if self.cfg.minibatches == 1:
+        if self.minibatches == 1:
             return [samples]
         order = torch.randperm(samples[0].shape[0], generator=self.generator, device=self.device)
-        parts = [x.index_select(0, order).tensor_split(self.cfg.minibatches) for x in samples]
+        parts = [x.index_select(0, order).tensor_split(self.minibatches) for x in samples]
         return list(zip(*parts))
 
     def _gradient_step(
@@ -270,7 +281,7 @@ class PPO:
         stopped = False
         for _ in range(c.epochs):
             order = torch.randperm(n, generator=self.generator, device=self.device)
-            for rows in order.tensor_split(min(c.minibatches, n)):
+            for rows in order.tensor_split(min(self.minibatches, n)):
                 step = self._round_step(r.obs[:, rows], r.action[:, rows], r.log_prob[:, rows], r.value[:, rows],
                                         advantage[:, rows], returns[:, rows], mask[:, rows])
                 if step is None:

@@ -76,7 +76,8 @@ class Reinforce:
         self.optimizer = adam(groups, cfg.lr)
         self.generator = torch.Generator(self.device)
         self.generator.manual_seed(seed + 1)
-        self.rollout = RolloutCollector.for_spec(spec, cfg.rollout_steps, self.actor, self.critic, self.generator,
+        self.rollout_steps = cfg.rollout_steps
+        self.rollout = RolloutCollector.for_spec(spec, self.rollout_steps, self.actor, self.critic, self.generator,
                                                  cfg.normalize_obs, cfg.normalize_reward, cfg.gamma)
         self.env_steps = 0
         self.updates = 0

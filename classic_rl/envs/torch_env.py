@@ -23,6 +23,8 @@ traced once per input signature with `make_fx` and handed to Inductor directly, 
 TorchDynamo, whose per-call frame and guard machinery costs as much as the whole fused CartPole
 step at thousands of envs. The kernel bakes in the dynamics constants and the time limit: after
 changing them call `recompile()`. If compilation fails the env warns and runs eager.
+`env.compile=auto` (the default of a run) compiles the training env when the run is long enough to
+get the compilation back (`compile_pays`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ import gymnasium as gym
 import torch
 
 from classic_rl.envs.base import EnvSpec
+
+
+# Past this many vector steps (train.total_steps / env.num_envs) compiling the step pays for itself even
+# in a process that compiles for the first time with an empty Inductor cache: 16-22 s (5-7 s with the
+# cache filled by an earlier run), against 0.2-1.8 ms saved per vector step on the 2-core CPU; the largest
+# such crossover measured is 82k vector steps (experiments/results/compile_crossover.md).
+COMPILE_AUTO_VECTOR_STEPS = 100_000
+
+
+def compile_pays(vector_steps: int) -> bool:
+    """`env.compile=auto`: compile a run's training env when it takes at least COMPILE_AUTO_VECTOR_STEPS
+    vector steps."""
+    return vector_steps >= COMPILE_AUTO_VECTOR_STEPS
 
 
 class Dynamics(Protocol):
