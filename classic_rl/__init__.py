@@ -29,6 +29,10 @@ _EXPORTS = {
 }
 __all__ = ["__version__", *_EXPORTS]
 
+from classic_rl.registration import register_envs  # noqa: E402
+
+register_envs()  # gymnasium.make_vec("classic_rl/CartPole-v1", ...): classic_rl/registration.py
+
 if TYPE_CHECKING:
     from classic_rl.agents.a2c import A2CConfig
     from classic_rl.agents.ddpg import DDPGConfig

@@ -21,7 +21,7 @@ TERMINAL = ("H", "G", "C")  # hole, goal, cliff: cells without a decision of the
 def grid_layout(env: Any) -> np.ndarray | None:
     """Cell letters [rows, cols] of a grid world (S start, G goal, H hole, C cliff, . free), else None."""
     envs = getattr(getattr(env, "env", None), "envs", None)  # the Gymnasium adapter's envs
-    inner = getattr(env, "unwrapped", None) or (envs[0].unwrapped if envs else None)  # or the torch toy text's
+    inner = getattr(env, "mdp", None) or (envs[0].unwrapped if envs else None)  # or the torch toy text's MDP
     if env.spec.id not in ARROWS or inner is None:
         return None
     if env.spec.id.startswith("FrozenLake"):

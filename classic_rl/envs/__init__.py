@@ -41,6 +41,7 @@ def make(
     entry_point: str | None = None,
     vectorization_mode: str = "sync",
     task: TextTask | None = None,
+    autoreset_mode: Any = None,
     **kwargs: Any,
 ) -> VectorEnv:
     """A batched env (the `VectorEnv` contract, envs/base.py) from:
@@ -57,7 +58,19 @@ def make(
 
     `discretize` wraps it so that Box observations become Discrete state indices (envs/discretize.py);
     `group_size` > 1 makes a classic env lock-step with groups sharing their start (envs/lockstep.py).
+    `autoreset_mode="next_step"` (torch-native classic control only): Gymnasium's default auto-reset, for
+    code and wrappers written for it (NormalizeObservation, TransformObservation); classic_rl's agents
+    train on the default, same-step envs.
     """
+    if autoreset_mode is not None and str(getattr(autoreset_mode, "value", autoreset_mode)) != "SameStep" \
+            and autoreset_mode != "same_step":
+        plain = isinstance(env_id, str) and env_id in DYNAMICS and backend != "gymnasium" and not kwargs
+        if not plain or discretize is not None or group_size > 1:
+            raise UserError(f"autoreset_mode={autoreset_mode!r} is available for the torch-native classic-control "
+                            f"envs ({', '.join(DYNAMICS)}) without wrappers; the others auto-reset in the same step")
+        mode = {"next_step": "NextStep", "same_step": "SameStep"}.get(autoreset_mode, autoreset_mode)
+        return TorchVectorEnv(DYNAMICS[env_id](), num_envs, device, seed=seed, max_episode_steps=max_episode_steps,
+                              compile=compile, autoreset_mode=mode)
     if isinstance(env_id, str) and is_text_env(env_id):
         if task is None and env_id not in TASKS:
             raise UserError(f"unknown text env {env_id!r}; built-in: {', '.join(TASKS)}; env=text takes "
@@ -106,6 +119,10 @@ def from_object(obj: Any, num_envs: int = 1, device: str | torch.device = "cpu",
                 vectorization_mode: str = "sync") -> VectorEnv:
     """A `VectorEnv` from an env object the user built (see `make`)."""
     if is_vector_env(obj):
+        mode = getattr(obj, "metadata", {}).get("autoreset_mode")
+        if mode is not None and getattr(mode, "value", mode) != "SameStep":
+            raise UserError(f"env= is a classic_rl env with autoreset_mode={getattr(mode, 'value', mode)}; classic_rl "
+                            "trains on same-step envs: make it without autoreset_mode")
         return obj
     if isinstance(obj, gymnasium.vector.VectorEnv):
         return GymVectorEnv.wrap(obj, device, seed)

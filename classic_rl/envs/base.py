@@ -32,7 +32,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import gymnasium as gym
+import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from classic_rl.config import UserError
 
 
 @dataclass(frozen=True)
@@ -84,3 +89,108 @@ class VectorEnv(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
     def close(self) -> None: ...
+
+
+class BatchedEnv(gym.vector.VectorEnv):
+    """What every classic_rl batched env also is: a `gymnasium.vector.VectorEnv` with same-step
+    auto-reset, torch tensors in and out on `env.device` (as Gymnasium's NumpyToTorch wrapper gives),
+    batched `observation_space` / `action_space` beside the single ones, `reset(seed=, options=)`,
+    `render()` (no render mode: None) and `close()`, so Gymnasium's vector wrappers and code written
+    against Gymnasium's vector API run on it.
+
+    `env.spec` is classic_rl's EnvSpec; `gymnasium.make_vec` stores its registration record in
+    `env.registration` instead (the setter below tells them apart). A subclass sets num_envs, device,
+    single_observation_space, single_action_space and spec, and calls `checked_actions` in `step`."""
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    render_mode = None
+    registration: Any = None  # gymnasium.make_vec's EnvSpec of the registered id, if made through it
+    _batched: tuple[Any, Any, Any] | None = None
+
+    @property
+    def spec(self) -> EnvSpec:  # type: ignore[override]
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: Any) -> None:
+        if isinstance(value, EnvSpec):
+            self._spec = value
+        else:  # gymnasium.make_vec's record of how it was made
+            self.registration = value
+
+    def _batched_spaces(self) -> tuple[gym.Space, gym.Space]:
+        key = (self.single_observation_space, self.single_action_space, self.num_envs)
+        if self._batched is None or self._batched[0] != key:
+            agents = getattr(getattr(self, "_spec", None), "num_agents", 1)
+            obs, act = self.single_observation_space, self.single_action_space
+            if agents > 1:  # one env's observation and action hold every agent's: [A, ...]
+                obs, act = batch_space(obs, agents), batch_space(act, agents)
+            self._batched = (key, batch_space(obs, self.num_envs), batch_space(act, self.num_envs))
+        return self._batched[1], self._batched[2]
+
+    @property
+    def observation_space(self) -> gym.Space:  # type: ignore[override]
+        return self._batched_spaces()[0]
+
+    @property
+    def action_space(self) -> gym.Space:  # type: ignore[override]
+        return self._batched_spaces()[1]
+
+    def render(self) -> None:
+        return None
+
+    def close(self, **kwargs: Any) -> None:
+        self.closed = True
+
+    def checked_actions(self, actions: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """`actions` as this env's tensor: [N] integers of a Discrete space (or [N, A] with A agents),
+        [N, *shape] floats of a Box. A torch tensor must already be on env.device; numpy arrays and lists
+        are converted. One line naming the expected shape, dtype or device, or the values outside a
+        Discrete space (on CUDA checked on the device, without waiting for it)."""
+        space = self.single_action_space
+        agents = getattr(getattr(self, "_spec", None), "num_agents", 1)
+        batch = (self.num_envs,) if agents == 1 else (self.num_envs, agents)
+        discrete = isinstance(space, gym.spaces.Discrete)
+        shape = batch + (() if discrete else tuple(space.shape or ()))
+        name = type(self).__name__
+        if isinstance(actions, torch.Tensor):
+            if actions.device != self.device:
+                raise ActionError(f"{name}.step: actions are on {actions.device}, the env on {self.device}; "
+                                  f"move them with actions.to({str(self.device)!r})")
+        else:
+            actions = torch.as_tensor(np.asarray(actions), device=self.device)
+        if tuple(actions.shape) != shape:
+            if discrete and tuple(actions.shape) == shape + (1,):
+                actions = actions.squeeze(-1)
+            else:
+                kind = "one integer per env" if discrete else f"one {tuple(space.shape)} action per env"
+                raise ActionError(f"{name}.step: actions have shape {tuple(actions.shape)}, expected {shape} "
+                                  f"({kind}{', per agent' if agents > 1 else ''})")
+        if discrete:
+            if actions.dtype.is_floating_point or actions.dtype.is_complex or actions.dtype == torch.bool:
+                raise ActionError(f"{name}.step: actions have dtype {actions.dtype}, expected an integer dtype "
+                                  f"(torch.int64) for the Discrete({space.n}) action space")
+            low, high = int(space.start), int(space.start) + int(space.n) - 1
+            if actions.device.type == "cuda":
+                torch._assert_async(((actions >= low) & (actions <= high)).all(),
+                                    f"{name}.step: actions outside Discrete({space.n}) [{low}, {high}]")
+            elif actions.numel():
+                least, most = (int(v) for v in torch.aminmax(actions))
+                if least < low or most > high:
+                    raise ActionError(f"{name}.step: action {least if least < low else most} is outside the "
+                                      f"action space Discrete({space.n}); expected integers in [{low}, {high}]")
+            return actions if dtype is None else actions.to(dtype)
+        if not actions.dtype.is_floating_point:
+            raise ActionError(f"{name}.step: actions have dtype {actions.dtype}, expected a floating dtype "
+                              f"(torch.float32) for the Box{tuple(space.shape)} action space")
+        return actions if dtype is None else actions.to(dtype)
+
+
+def check_no_options(options: dict[str, Any] | None, env: Any) -> None:
+    """`reset(options=...)`: classic_rl's envs take none (same-step auto-reset has no partial resets)."""
+    if options:
+        raise UserError(f"{type(env).__name__}.reset takes no options (got {sorted(options)}); pass seed= only")
+
+
+class ActionError(UserError, ValueError):
+    """Actions that do not fit the env's action space, shape, dtype or device (one line)."""

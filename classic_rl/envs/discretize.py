@@ -16,6 +16,7 @@ import gymnasium as gym
 import torch
 
 from classic_rl.config import UserError
+from classic_rl.envs.base import BatchedEnv, check_no_options
 
 # Documented bounds where the Box is unbounded (or too wide to be useful), per env id.
 BOUNDS: dict[str, tuple[list[float], list[float]]] = {
@@ -39,7 +40,7 @@ def discretize(obs: torch.Tensor, edges: list[torch.Tensor], bins: list[int]) ->
     return index
 
 
-class DiscretizedVectorEnv:
+class DiscretizedVectorEnv(BatchedEnv):
     """Wraps a VectorEnv with 1-D Box observations; observations and info["final_obs"] become indices [N]."""
 
     def __init__(
@@ -74,7 +75,9 @@ class DiscretizedVectorEnv:
         self.single_action_space = env.single_action_space
         self.spec = dataclasses.replace(env.spec, observation_space=self.single_observation_space)
 
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         obs, info = self.env.reset(seed=seed)
         return discretize(obs, self.edges, self.bins), info
 
@@ -93,5 +96,6 @@ class DiscretizedVectorEnv:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.env.load_state_dict(state)
 
-    def close(self) -> None:
+    def close(self, **kwargs: Any) -> None:
         self.env.close()
+        self.closed = True

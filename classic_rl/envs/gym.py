@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from classic_rl.config import UserError
-from classic_rl.envs.base import EnvSpec
+from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
 
 
 def _to_torch(x: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -65,7 +65,7 @@ def same_step_vector(env_fns: list[Any], vectorization_mode: str) -> gym.vector.
     return cls(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
-class GymVectorEnv:
+class GymVectorEnv(BatchedEnv):
     """A Gymnasium vector env (same-step auto-reset) behind the `VectorEnv` contract: torch tensors on `device`.
 
     Built from a Gymnasium id or spec (`env_id`), or with `GymVectorEnv.wrap` around a vector env the
@@ -143,13 +143,15 @@ class GymVectorEnv:
         )
         self._seed = seed
 
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         obs, info = self.env.reset(seed=self._seed if seed is None else seed)
         self._seed = None  # later resets continue the seeded stream
         return _to_torch(obs, self.device), {}
 
     def step(self, actions: torch.Tensor):
-        obs, reward, terminated, truncated, info = self.env.step(actions.cpu().numpy())
+        obs, reward, terminated, truncated, info = self.env.step(self.checked_actions(actions).cpu().numpy())
         obs_t = _to_torch(obs, self.device)
         final_obs = obs_t
         if "final_obs" in info:  # same-step auto-reset puts the true last observations here
@@ -176,5 +178,6 @@ class GymVectorEnv:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._seed = None
 
-    def close(self) -> None:
+    def close(self, **kwargs: Any) -> None:
         self.env.close()
+        self.closed = True

@@ -16,10 +16,11 @@ import dataclasses
 import torch
 
 from classic_rl.config import UserError
+from classic_rl.envs.base import BatchedEnv, check_no_options
 from classic_rl.envs.torch_env import TorchVectorEnv
 
 
-class LockstepVectorEnv:
+class LockstepVectorEnv(BatchedEnv):
     def __init__(self, inner: Any, group_size: int = 1, seed: int = 0) -> None:
         if not isinstance(inner, TorchVectorEnv):
             raise UserError(f"env.group_size > 1 needs a torch-native env; {inner.spec.id} runs through the "
@@ -48,7 +49,9 @@ class LockstepVectorEnv:
         self.obs = self.inner.dynamics.observe(self.inner.state)
         return self.obs
 
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         return self._start_round(seed), {}
 
     def step(self, actions: torch.Tensor):
@@ -80,5 +83,6 @@ class LockstepVectorEnv:
         self.active = state["active"].to(self.device).clone()
         self.obs = None if state["obs"] is None else state["obs"].to(self.device).clone()
 
-    def close(self) -> None:
+    def close(self, **kwargs: Any) -> None:
         self.inner.close()
+        self.closed = True

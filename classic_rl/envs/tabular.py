@@ -19,13 +19,10 @@ from typing import Any
 import gymnasium as gym
 import torch
 
-from classic_rl.envs.base import EnvSpec
+from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
+from classic_rl.registration import TOY_TEXT_ENTRY_POINTS
 
-ENTRY_POINTS = (
-    "gymnasium.envs.toy_text.frozen_lake:FrozenLakeEnv",
-    "gymnasium.envs.toy_text.taxi:TaxiEnv",
-    "gymnasium.envs.toy_text.cliffwalking:CliffWalkingEnv",
-)
+ENTRY_POINTS = TOY_TEXT_ENTRY_POINTS
 
 
 def is_tabular(env_id: str, kwargs: dict[str, Any] | None = None) -> bool:
@@ -36,7 +33,7 @@ def is_tabular(env_id: str, kwargs: dict[str, Any] | None = None) -> bool:
     return not (kwargs or {}).get("fickle_passenger", False)
 
 
-class TabularVectorEnv:
+class TabularVectorEnv(BatchedEnv):
     """N copies of a toy-text MDP stepped from its transition table, with a time limit and same-step
     auto-reset (the `VectorEnv` contract of classic_rl/envs/base.py). Observations are state indices
     [N] int64."""
@@ -71,7 +68,7 @@ class TabularVectorEnv:
         self.reward = reward.to(self.device)
         self.terminated = terminated.to(self.device)
         self.initial_cdf = torch.as_tensor(mdp.initial_state_distrib, dtype=torch.float64).cumsum(0).to(self.device)
-        self.unwrapped = mdp  # the Gymnasium MDP read: its map (desc, shape) for pictures of a policy
+        self.mdp = mdp  # the Gymnasium MDP read: its map (desc, shape) for pictures of a policy
 
         self.single_observation_space = mdp.observation_space
         self.single_action_space = mdp.action_space
@@ -99,7 +96,9 @@ class TabularVectorEnv:
     def _uniform(self, n: int) -> torch.Tensor:
         return torch.rand(n, dtype=torch.float64, device=self.device, generator=self.generator)
 
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         if seed is not None:
             self.generator.manual_seed(seed)
         self.state = self._draw(self.initial_cdf, self._uniform(self.num_envs))
@@ -107,7 +106,7 @@ class TabularVectorEnv:
         return self.state.clone(), {}
 
     def step(self, actions: torch.Tensor):
-        actions = actions.to(self.device, torch.int64)
+        actions = self.checked_actions(actions, torch.int64)
         s, u = self.state, self._uniform(2 * self.num_envs)
         k = self._draw(self.cdf[s, actions], u[: self.num_envs])
         next_state = self.next_state[s, actions, k]
@@ -129,5 +128,5 @@ class TabularVectorEnv:
         self.elapsed = state["elapsed"].to(self.device)
         self.generator.set_state(state["generator"])
 
-    def close(self) -> None:
-        pass
+    def close(self, **kwargs: Any) -> None:
+        self.closed = True

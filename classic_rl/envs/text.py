@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from classic_rl.config import UserError
-from classic_rl.envs.base import EnvSpec
+from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
 from classic_rl.envs.text_tasks import BUILTIN_TASKS, TextTask, make_task
 
 
@@ -60,7 +60,7 @@ class TextSpec:
     system_prompt: str | None = None
 
 
-class TextVectorEnv:
+class TextVectorEnv(BatchedEnv):
     def __init__(
         self,
         task: TextTask | str,
@@ -143,14 +143,16 @@ class TextVectorEnv:
         index, self.order = self.order[:groups], self.order[groups:]
         return index
 
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         if seed is not None:
             self.generator.manual_seed(seed)
             self.order = self.order[:0]  # a new seed starts a new pass
         return self._start_round(), {}
 
     def step(self, actions: torch.Tensor):
-        actions = torch.as_tensor(actions, device=self.device).long().reshape(self.num_envs)
+        actions = self.checked_actions(actions, torch.long)
         active = self.active.clone()
         column = self.prompt_width + self.t
         self.obs[:, column] = torch.where(active, actions, torch.full_like(actions, self.pad_id))
@@ -201,5 +203,5 @@ class TextVectorEnv:
         self.prompt_index, self.t = state["prompt_index"].clone(), int(state["t"])
         self.order = state.get("order", self.order[:0]).clone()
 
-    def close(self) -> None:
-        pass
+    def close(self, **kwargs: Any) -> None:
+        self.closed = True

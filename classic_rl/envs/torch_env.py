@@ -34,8 +34,10 @@ from typing import Any, Callable, Iterable, Protocol
 
 import gymnasium as gym
 import torch
+from gymnasium.vector import AutoresetMode
 
-from classic_rl.envs.base import EnvSpec
+from classic_rl.config import UserError
+from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
 
 
 # Past this many vector steps (train.total_steps / env.num_envs) compiling the step pays for itself even
@@ -123,8 +125,9 @@ def counter_uniform(key: torch.Tensor, count: torch.Tensor, dim: int, dtype: tor
     return (bits.to(dtype) * (1.0 / (1 << 24))).T  # [N, dim], stored column by column
 
 
-class TorchVectorEnv:
-    """`VectorEnv` over a torch `Dynamics`: tensors in, tensors out, no Python loop over envs."""
+class TorchVectorEnv(BatchedEnv):
+    """`VectorEnv` over a torch `Dynamics`: tensors in, tensors out, no Python loop over envs; a
+    `gymnasium.vector.VectorEnv` (envs/base.py BatchedEnv)."""
 
     def __init__(
         self,
@@ -135,8 +138,18 @@ class TorchVectorEnv:
         max_episode_steps: int | None = None,
         dtype: torch.dtype = torch.float32,
         compile: bool = False,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.SAME_STEP,
     ) -> None:
+        """`autoreset_mode`: same_step (classic_rl's contract: an ended episode restarts in the step that
+        ends it, its last observation in info["final_obs"]) or next_step (Gymnasium's default, which its
+        observation wrappers require: the step that ends an episode returns its last observation, the
+        next step ignores that env's action and returns the first observation of a new episode with
+        reward 0; runs the eager step)."""
         self.dynamics = dynamics
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        if self.autoreset_mode not in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP):
+            raise UserError(f"autoreset_mode={self.autoreset_mode.value!r} is not supported; same_step or next_step")
+        self.metadata = {**BatchedEnv.metadata, "autoreset_mode": self.autoreset_mode}
         self.num_envs = num_envs
         self.device = torch.device(device)
         self.dtype = dtype
@@ -162,15 +175,19 @@ class TorchVectorEnv:
     # ----------------------------------------------------------------------------------------------
     # public API
 
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         if seed is not None:
             self.generator.manual_seed(seed)
         self._start_episodes()
         return self.dynamics.observe(self.state), {}
 
     def step(self, actions: torch.Tensor):
-        actions = torch.as_tensor(actions, device=self.device).contiguous()
+        actions = self.checked_actions(actions).contiguous()
         source = (self._reset_key, self._reset_count) if self._counter_reset else (self._fresh,)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            return self._step_next(actions, source)
         kernel = self._kernel(actions) if self.compile else None
         if kernel is None:
             out = self._step_kernel(self.state, self.elapsed, actions, *source)
@@ -190,6 +207,7 @@ class TorchVectorEnv:
             "state": self.state.clone(),
             "elapsed": self.elapsed.clone(),
             "generator": self.generator.get_state(),
+            "pending": self._pending.clone(),
         }
         if self._counter_reset:
             out["reset_key"], out["reset_count"] = self._reset_key.clone(), self._reset_count.clone()
@@ -201,6 +219,8 @@ class TorchVectorEnv:
         self.state = self._new_state().copy_(state["state"])
         self.elapsed = state["elapsed"].to(self.device, torch.int64).clone()
         self.generator.set_state(state["generator"])
+        self._pending = state["pending"].to(self.device, torch.bool).clone() if "pending" in state else \
+            torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         if self._counter_reset:
             self._reset_key = state["reset_key"].to(self.device, torch.int64).clone()
             self._reset_count = state["reset_count"].to(self.device, torch.int64).clone()
@@ -211,8 +231,8 @@ class TorchVectorEnv:
         """Drop compiled kernels (after changing dynamics constants or the time limit)."""
         self._kernels.clear()
 
-    def close(self) -> None:
-        pass
+    def close(self, **kwargs: Any) -> None:
+        self.closed = True
 
     # ----------------------------------------------------------------------------------------------
     # the step
@@ -238,6 +258,27 @@ class TorchVectorEnv:
                 source = source.to(torch.float32).to(torch.uint8)
         return obs, reward, terminated, truncated, final_obs, new_state, elapsed, source
 
+    def _step_next(self, actions: torch.Tensor, source: tuple[torch.Tensor, ...]):
+        """autoreset_mode=next_step: the envs whose episode ended at the previous step start a new one
+        instead of stepping (reward 0, neither flag); the others step, and keep their last state when
+        their episode ends now."""
+        pending = self._pending
+        next_state, reward, terminated = self.dynamics.step(self.state, actions)
+        elapsed = self.elapsed + 1
+        truncated = elapsed >= self.max_episode_steps
+        new_state, source = self._auto_reset(next_state, pending, source, self.device.type == "cpu")
+        if new_state.stride() != (1, self.num_envs):
+            new_state = new_state.T.contiguous().T
+        reward = torch.where(pending, 0.0, reward.to(torch.float32))
+        terminated, truncated = terminated & ~pending, truncated & ~pending
+        self.state, self.elapsed = new_state, torch.where(pending, 0, elapsed)
+        if self._counter_reset:
+            self._reset_count = source
+        else:
+            self._redraw(source)
+        self._pending = terminated | truncated
+        return self.dynamics.observe(new_state), reward, terminated, truncated, {}
+
     def _auto_reset(self, next_state, done, source, sparse: bool):
         """(state after auto-reset, new reset count | done flags for `_redraw`)."""
         if not self._counter_reset:
@@ -262,6 +303,7 @@ class TorchVectorEnv:
             initial = self.dynamics.initial_state(self.num_envs, self.generator, self._new_state())
         self.state = initial
         self.elapsed = torch.zeros(self.num_envs, dtype=torch.int64, device=self.device)
+        self._pending = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)  # next_step mode
         if self._counter_reset:
             self._reset_key = torch.randint(
                 0, 1 << 32, (self.num_envs,), generator=self.generator, device=self.device

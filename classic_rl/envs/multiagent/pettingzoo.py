@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from classic_rl.config import UserError
-from classic_rl.envs.base import EnvSpec
+from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
 
 
-class PettingZooVectorEnv:
+class PettingZooVectorEnv(BatchedEnv):
     def __init__(self, factory: Callable[[], Any], num_envs: int = 1, device: str | torch.device = "cpu",
                  seed: int = 0, env_id: str | None = None, reward_threshold: float | None = None) -> None:
         self.envs = [factory() for _ in range(num_envs)]
@@ -58,7 +58,9 @@ class PettingZooVectorEnv:
         self._obs: list[dict[str, Any]] = [{} for _ in range(num_envs)]
 
     # ------------------------------------------------------------------ the contract
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         base = self.seed if seed is None else seed
         for i, env in enumerate(self.envs):
             self._obs[i], _ = env.reset(seed=base + i)
@@ -66,7 +68,7 @@ class PettingZooVectorEnv:
         return obs, {"state": self._stack([self._state(i) for i in range(self.num_envs)]), "obs_dim": self._dims()}
 
     def step(self, actions: torch.Tensor):
-        actions = actions.detach().cpu().numpy()
+        actions = self.checked_actions(actions).detach().cpu().numpy()
         obs, final_obs, state, final_state = [], [], [], []
         reward = np.zeros((self.num_envs, self.num_agents), np.float32)
         active = np.zeros((self.num_envs, self.num_agents), bool)
@@ -101,9 +103,10 @@ class PettingZooVectorEnv:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, **kwargs: Any) -> None:
         for env in self.envs:
             env.close()
+        self.closed = True
 
     # ------------------------------------------------------------------ helpers
     def _observations(self, i: int) -> np.ndarray:

@@ -47,7 +47,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from classic_rl.envs.base import EnvSpec
+from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
 
 DT, DAMPING, SENSITIVITY = 0.1, 0.25, 5.0
 AGENT_SIZE, MASS = 0.15, 1.0
@@ -56,7 +56,7 @@ CONTACT_FORCE, CONTACT_MARGIN = 1e2, 1e-3
 DIRECTIONS = ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))
 
 
-class SimpleSpread:
+class SimpleSpread(BatchedEnv):
     """`num_envs` simple_spread worlds stepped as tensors: no Python loop over envs."""
 
     def __init__(self, num_envs: int, num_agents: int = 3, local_ratio: float = 0.5, max_cycles: int = 25,
@@ -101,7 +101,9 @@ class SimpleSpread:
                             lambda self, value: setattr(self, "_landmarks", _env_last(value)))
 
     # ------------------------------------------------------------------ the contract
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         if seed is not None:
             self.generator.manual_seed(seed)
         self._pos, self._vel, self._landmarks = self._initial()
@@ -110,7 +112,7 @@ class SimpleSpread:
         return _batch_first(obs), {"state": self._state(obs)}
 
     def step(self, actions: torch.Tensor):
-        force = self._action_force(torch.as_tensor(actions, device=self.device)) + self._contact_force(self._pos)
+        force = self._action_force(self.checked_actions(actions)) + self._contact_force(self._pos)
         pos, vel = self._pos + self._vel * DT, self._vel * (1 - DAMPING) + force / MASS * DT
         reward = self._reward(pos, self._landmarks)
         self.elapsed += 1
@@ -128,8 +130,8 @@ class SimpleSpread:
         info = {"state": self._state(obs), "final_obs": _batch_first(final_obs), "final_state": self._state(final_obs)}
         return _batch_first(obs), _batch_first(reward), terminated, truncated, info
 
-    def close(self) -> None:
-        pass
+    def close(self, **kwargs: Any) -> None:
+        self.closed = True
 
     def state_dict(self) -> dict[str, Any]:
         return {"agent_pos": self.agent_pos.clone(), "agent_vel": self.agent_vel.clone(),

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from classic_rl.config import UserError
-from classic_rl.envs.base import EnvSpec
+from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
 
 
 def _gymnasium_space(space: Any) -> gym.Space:
@@ -32,7 +32,7 @@ def _gymnasium_space(space: Any) -> gym.Space:
                           np.float32)
 
 
-class VmasVectorEnv:
+class VmasVectorEnv(BatchedEnv):
     # VMAS worlds cannot be saved: a resumed run starts fresh episodes, re-seeded
     restarts_on_resume = True
 
@@ -69,14 +69,16 @@ class VmasVectorEnv:
         self._dims = torch.tensor(self.obs_dims, device=self.device)
 
     # ------------------------------------------------------------------ the contract
-    def reset(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
+        check_no_options(options, self)
         if seed is not None:
             self.env.seed(seed)
         obs = self._stack(self.env.reset())
         return obs, {"state": obs.flatten(1), "obs_dim": self._dims}
 
     def step(self, actions: torch.Tensor):
-        actions = torch.as_tensor(actions, device=self.device)
+        actions = self.checked_actions(actions)
         observations, rewards, terminated, truncated, _ = self.env.step(list(actions.unbind(1)))
         final_obs = self._stack(observations)
         reward = torch.stack([r.float() for r in rewards], dim=1)  # [N, A]
@@ -91,8 +93,8 @@ class VmasVectorEnv:
                 "obs_dim": self._dims}
         return obs, reward, terminated, truncated, info
 
-    def close(self) -> None:
-        pass
+    def close(self, **kwargs: Any) -> None:
+        self.closed = True
 
     def state_dict(self) -> dict[str, Any]:
         return {}
