@@ -153,6 +153,20 @@ def grpo_update(agent, storage: dict, pos: int, rows: slice) -> tuple[dict, list
     return {k: v.detach().clone() for k, v in agent.policy.named_parameters()}, grads
 
 
+def ranks_take_the_update(tmp_path, worker, key: str, storage: dict, pos: int, expected: dict, expected_grads: list):
+    """`worker` on 2 spawned ranks, each updating on its half of the recorded round: every rank's gradient at
+    every optimiser step and its parameters after equal one process's on the whole round."""
+    mp.spawn(worker, args=(2, str(tmp_path / "store"), {key: (storage, pos)}, str(tmp_path / "out")), nprocs=2,
+             join=True)
+    for r in range(2):
+        params, grads = torch.load(tmp_path / f"out.{r}")[key]
+        assert len(grads) == len(expected_grads) == 2
+        for g, e in zip(grads, expected_grads):
+            torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-5)
+        for k, v in expected.items():
+            torch.testing.assert_close(params[k], v, atol=1e-6, rtol=0)
+
+
 def _grpo_worker(rank: int, world: int, store: str, rounds: dict, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     torch.set_num_threads(1)
@@ -180,15 +194,7 @@ def test_two_ranks_take_the_grpo_update_of_one_process_on_both_ranks_groups(tmp_
     storage["reward"][storage["active"].sum(0) - 1, torch.arange(NUM_ENVS)] = torch.tensor(
         [0.0, 1.0, 0.0, 0.5, 1.0, 0.0, 0.2, 0.7])
     expected, expected_grads = grpo_update(agent, storage, pos, slice(None))
-    mp.spawn(_grpo_worker, args=(2, str(tmp_path / "store"), {name: (storage, pos)}, str(tmp_path / "out")),
-             nprocs=2, join=True)
-    for r in range(2):
-        params, grads = torch.load(tmp_path / f"out.{r}")[name]
-        assert len(grads) == len(expected_grads) == 2
-        for g, e in zip(grads, expected_grads):
-            torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-5)
-        for k, v in expected.items():
-            torch.testing.assert_close(params[k], v, atol=1e-6, rtol=0)
+    ranks_take_the_update(tmp_path, _grpo_worker, name, storage, pos, expected, expected_grads)
     assert max(g.abs().max() for g in expected_grads) > 1e-3
     lr = GRPO_CONFIGS[name]["lr"]
     assert max((expected[k] - v).abs().max() for k, v in start.items()) > lr / 2  # it did learn
@@ -228,15 +234,7 @@ def test_two_ranks_take_the_online_dpo_update_of_one_process_on_all_pairs(tmp_pa
     storage["reward"].zero_()
     storage["reward"][storage["active"].sum(0) - 1, torch.arange(NUM_ENVS)] = torch.tensor(ONLINE_REWARDS[case])
     expected, expected_grads = grpo_update(agent, storage, pos, slice(None))
-    mp.spawn(_dpo_online_worker, args=(2, str(tmp_path / "store"), {case: (storage, pos)}, str(tmp_path / "out")),
-             nprocs=2, join=True)
-    for r in range(2):
-        params, grads = torch.load(tmp_path / f"out.{r}")[case]
-        assert len(grads) == len(expected_grads) == 2
-        for g, e in zip(grads, expected_grads):
-            torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-5)
-        for k, v in expected.items():
-            torch.testing.assert_close(params[k], v, atol=1e-6, rtol=0)
+    ranks_take_the_update(tmp_path, _dpo_online_worker, case, storage, pos, expected, expected_grads)
     assert max((expected[k] - v).abs().max() for k, v in start.items()) > 1e-4  # it did learn
 
 

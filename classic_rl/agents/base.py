@@ -125,31 +125,37 @@ def rollout_shape(cfg: Any, num_envs: int, default_steps: int, default_minibatch
     from classic_rl.config import ConfigError
 
     num_envs *= distributed.world_size()
-    batch_size = getattr(cfg, "batch_size", None)
-    if cfg.rollout_steps is not None and batch_size is not None:
-        raise ConfigError(f"config keys 'agent.rollout_steps' = {cfg.rollout_steps} and 'agent.batch_size' = "
-                          f"{batch_size} both set the rollout; pass one of them and the other =null")
+    rollout_steps, batch_size = one_of(cfg, "rollout_steps", "batch_size", "the rollout")
     if batch_size is not None:
         if batch_size % num_envs:
             raise ConfigError(f"config key 'agent.batch_size' = {batch_size} is not a multiple of env.num_envs = "
                               f"{num_envs}: a rollout is whole vector steps; pass a multiple of {num_envs}")
         steps = batch_size // num_envs
     else:
-        steps = default_steps if cfg.rollout_steps is None else cfg.rollout_steps
+        steps = default_steps if rollout_steps is None else rollout_steps
     if default_minibatches is None:
         return steps, 1
     samples = steps * num_envs
-    minibatch_size = getattr(cfg, "minibatch_size", None)
-    if cfg.minibatches is not None and minibatch_size is not None:
-        raise ConfigError(f"config keys 'agent.minibatches' = {cfg.minibatches} and 'agent.minibatch_size' = "
-                          f"{minibatch_size} both set the minibatches; pass one of them and the other =null")
+    minibatches, minibatch_size = one_of(cfg, "minibatches", "minibatch_size", "the minibatches")
     if minibatch_size is not None:
         if samples % minibatch_size:
             raise ConfigError(f"config key 'agent.minibatch_size' = {minibatch_size} does not divide the rollout's "
                               f"{samples} samples ({steps} steps x {num_envs} envs); pass a divisor of {samples}")
         return steps, samples // minibatch_size
-    minibatches = default_minibatches if cfg.minibatches is None else cfg.minibatches
+    minibatches = default_minibatches if minibatches is None else minibatches
     if minibatches > samples:
         raise ConfigError(f"config key 'agent.minibatches' = {minibatches} exceeds the rollout's {samples} samples "
                           f"(rollout_steps x env.num_envs)")
     return steps, minibatches
+
+
+def one_of(cfg: Any, by_count: str, by_samples: str, what: str) -> tuple[Any, Any]:
+    """(cfg.by_count, cfg.by_samples), at most one of them set: two keys for one quantity (rollouts and
+    minibatches by steps or by samples); a config without the second key has it None."""
+    from classic_rl.config import ConfigError
+
+    count, samples = getattr(cfg, by_count, None), getattr(cfg, by_samples, None)
+    if count is not None and samples is not None:
+        raise ConfigError(f"config keys 'agent.{by_count}' = {count} and 'agent.{by_samples}' = {samples} both set "
+                          f"{what}; pass one of them and the other =null")
+    return count, samples

@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 
 import torch
 
-from classic_rl.agents.base import Transition, annealed_lr, linear_schedule, rollout_shape
+from classic_rl.agents.base import Transition, annealed_lr, linear_schedule, one_of, rollout_shape
 from classic_rl.optim import adam, clip_grad_norm, micro_batch_backward, set_lr
 from classic_rl.buffers.rollout import LockstepCollector, RolloutCollector
 from classic_rl import distributed
@@ -131,12 +131,10 @@ class PPO:
         if cfg.batch_size is not None:
             raise ConfigError(f"config key 'agent.batch_size' does not apply on lock-step env={spec.id}: a rollout "
                               "is one round (env.num_envs sequences); set it to null")
-        if cfg.minibatches is not None and cfg.minibatch_size is not None:
-            raise ConfigError(f"config keys 'agent.minibatches' = {cfg.minibatches} and 'agent.minibatch_size' = "
-                              f"{cfg.minibatch_size} both set the minibatches; pass one of them and the other =null")
         # minibatches of whole sequences: by count, or by sequences per minibatch
-        self.minibatches = (max(1, spec.num_envs // cfg.minibatch_size) if cfg.minibatch_size is not None
-                            else 4 if cfg.minibatches is None else cfg.minibatches)
+        minibatches, minibatch_size = one_of(cfg, "minibatches", "minibatch_size", "the minibatches")
+        self.minibatches = (max(1, spec.num_envs // minibatch_size) if minibatch_size is not None
+                            else 4 if minibatches is None else minibatches)
         torch.manual_seed(seed)
         reference = cfg.kl_reward_coef > 0
         if spec.text is not None:
