@@ -149,6 +149,8 @@ class TorchVectorEnv(BatchedEnv):
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         if self.autoreset_mode not in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP):
             raise UserError(f"autoreset_mode={self.autoreset_mode.value!r} is not supported; same_step or next_step")
+        if compile and self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            raise UserError("compile=True fuses the same-step step; autoreset_mode=next_step runs eager: drop one")
         self.metadata = {**BatchedEnv.metadata, "autoreset_mode": self.autoreset_mode}
         self.num_envs = num_envs
         self.device = torch.device(device)

@@ -90,6 +90,8 @@ def test_next_step_autoreset_ends_then_restarts_as_gymnasiums_own_cartpole():
         envs.make("FrozenLake-v1", num_envs=2, autoreset_mode="next_step")
     with pytest.raises(UserError, match="classic_rl trains on same-step envs"):
         envs.from_object(nxt)
+    with pytest.raises(UserError, match="autoreset_mode=next_step runs eager: drop one"):
+        make_vec("CartPole-v1", 2, compile=True, autoreset_mode="next_step")
 
 
 def test_gymnasiums_vector_wrappers_run_on_the_torch_envs():
