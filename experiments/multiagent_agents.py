@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="train.torch_threads of every run")
     parser.add_argument("--out", type=Path, default=RESULTS / "multiagent_agents")
     parser.add_argument("--note", default="", help="a sentence for the results page (how the runs shared the machine)")
+    parser.add_argument("--title", default="simple_spread: MAPPO, IPPO, QMIX, VDN", help="the results page's title")
     parser.add_argument("overrides", nargs="*", help="more overrides for every run (after --)")
     args = parser.parse_args()
     extra = [f"train.torch_threads={args.threads}", *args.overrides]
@@ -114,7 +115,7 @@ def main() -> None:
     atomic_write_text(args.out.with_suffix(".json"), json.dumps({"meta": meta, "records": records,
                                                                  "references": references}, indent=1))
     plot(records, references, threshold, args.out.with_suffix(".png"))
-    lines = ["# simple_spread: MAPPO, IPPO, QMIX, VDN", "",
+    lines = [f"# {args.title}", "",
              f"`{meta['command']}` ({meta['machine']} CPU, {args.threads} torch thread per run, tuned configs "
              "conf/tuned/AGENT_simple_spread.yaml). Team return: the env's rewards summed over 3 agents and 25 "
              "steps, mean of 200 deterministic evaluation episodes at the end of training, averaged over seeds. "

@@ -182,3 +182,41 @@ def test_env_vmas_without_the_optional_package_is_one_line():
 
     with pytest.raises(UserError, match=r"env=vmas needs the vmas package .*: pip install vmas"):
         make("vmas", num_envs=2)
+
+
+def test_partially_observable_variant_sees_the_nearest_landmark_and_agent_and_keeps_the_full_state():
+    """observe=nearest: [velocity, position, nearest landmark, nearest other agent] relative to the agent,
+    picked from the full observation; the global state, rewards and dynamics are the full variant's."""
+    from classic_rl.config import UserError
+
+    partial, full = make("simple_spread", num_envs=16, seed=3, observe="nearest"), make("simple_spread", num_envs=16, seed=3)
+    obs, info = partial.reset(seed=3)
+    full_obs, full_info = full.reset(seed=3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(30):  # an episode end (25 steps) included
+        assert obs.shape == (16, 3, 8) and torch.equal(info["state"], full_info["state"])
+        landmarks = full_obs[..., 4:10].reshape(16, 3, 3, 2)
+        others = full_obs[..., 10:14].reshape(16, 3, 2, 2)
+        for rel, seen in ((landmarks, obs[..., 4:6]), (others, obs[..., 6:8])):
+            distance = rel.norm(dim=-1)  # [N, A, K]
+            picked = (seen[:, :, None] - rel).abs().sum(-1).argmin(-1)  # which one the agent sees
+            assert torch.equal(distance.gather(2, picked[..., None]).squeeze(2), distance.min(-1).values)
+        assert torch.equal(obs[..., :4], full_obs[..., :4])
+        actions = torch.randint(0, 5, (16, 3), generator=generator)
+        obs, reward, _, truncated, info = partial.step(actions)
+        full_obs, full_reward, _, _, full_info = full.step(actions)
+        assert torch.equal(reward, full_reward) and info["final_obs"].shape == (16, 3, 8)
+    assert partial.spec.observation_space.shape == (8,) and partial.spec.state_space.shape == (54,)
+    with pytest.raises(UserError, match="observe='some' is not allowed; full"):
+        make("simple_spread", num_envs=2, observe="some")
+
+
+def test_mappo_trains_on_the_partially_observable_variant_from_the_command_line(tmp_path):
+    from classic_rl.compose import compose
+    from classic_rl.run import main
+
+    config, _ = compose(["agent=mappo", "env=simple_spread", "+env.kwargs.observe=nearest", "env.num_envs=8",
+                         "train.total_steps=800", "eval.every_steps=400", "eval.episodes=4", "device=cpu",
+                         "logger.progress=false", "logger.tensorboard=false", "agent.rollout_steps=25"])
+    summary = main(config, tmp_path / "run")
+    assert summary["env_steps"] >= 800 and summary["updates"] >= 3

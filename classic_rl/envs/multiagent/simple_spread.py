@@ -25,6 +25,11 @@ to it, each other agent's relative position, and the other agents' communication
 steps and never terminate. Reset: agent and landmark positions uniform in [-1, 1]^2, velocities 0
 (`landmark_range` < 1 draws landmarks from [-range, range]^2: 0.8 is the MAPPO code base's variant).
 
+Partial observability (`observe="nearest"`): agent i sees its velocity, its position, and the
+positions relative to it of its nearest landmark and its nearest other agent (8 numbers), while the
+global state stays every agent's full observation: a centralised critic (MAPPO) sees the world, a
+local one (IPPO) only what its agent sees.
+
 The MAPPO paper's unit (Yu et al. 2022; the `marlbenchmark/on-policy` MPE): each agent's reward is
 -sum_l min_a |p_a - l| minus one per agent it touches, itself included (so -1 every step), every agent
 receives the sum of those rewards, and "average episode reward" is that shared reward summed over the
@@ -47,6 +52,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from classic_rl.config import UserError
 from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
 
 DT, DAMPING, SENSITIVITY = 0.1, 0.25, 5.0
@@ -62,7 +68,10 @@ class SimpleSpread(BatchedEnv):
     def __init__(self, num_envs: int, num_agents: int = 3, local_ratio: float = 0.5, max_cycles: int = 25,
                  continuous_actions: bool = False, device: str | torch.device = "cpu", seed: int = 0,
                  dtype: torch.dtype = torch.float32, reward_threshold: float | None = None,
-                 landmark_range: float = 1.0) -> None:
+                 landmark_range: float = 1.0, observe: str = "full") -> None:
+        if observe not in ("full", "nearest"):
+            raise UserError(f"simple_spread: observe={observe!r} is not allowed; full (mpe2's observation) or nearest "
+                            "(own velocity and position, nearest landmark and nearest agent)")
         if not 0.0 <= local_ratio <= 1.0:
             raise ValueError(f"local_ratio={local_ratio} must lie in [0, 1]")
         if not 0.0 < landmark_range <= 1.0:
@@ -72,8 +81,10 @@ class SimpleSpread(BatchedEnv):
         self.max_cycles, self.continuous_actions = max_cycles, continuous_actions
         self.device, self.dtype = torch.device(device), dtype
         A = num_agents
-        self.obs_dim = 4 + 2 * A + 4 * (A - 1)
-        self.state_dim = A * self.obs_dim
+        self.nearest = observe == "nearest"
+        full_dim = 4 + 2 * A + 4 * (A - 1)
+        self.obs_dim = 8 if self.nearest else full_dim
+        self.state_dim = A * full_dim  # the global state: every agent's full observation
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), np.float32)
         self.single_action_space = (gym.spaces.Box(0.0, 1.0, (5,), np.float32) if continuous_actions
                                     else gym.spaces.Discrete(5))
@@ -108,8 +119,8 @@ class SimpleSpread(BatchedEnv):
             self.generator.manual_seed(seed)
         self._pos, self._vel, self._landmarks = self._initial()
         self.elapsed.zero_()
-        obs = self._observe(self._pos, self._vel, self._landmarks)
-        return _batch_first(obs), {"state": self._state(obs)}
+        full = self._observe(self._pos, self._vel, self._landmarks)
+        return _batch_first(self._seen(full)), {"state": self._state(full)}
 
     def step(self, actions: torch.Tensor):
         force = self._action_force(self.checked_actions(actions)) + self._contact_force(self._pos)
@@ -127,8 +138,9 @@ class SimpleSpread(BatchedEnv):
             obs = torch.where(truncated, self._observe(pos, vel, landmarks), final_obs)
             self.elapsed = torch.where(truncated, torch.zeros_like(self.elapsed), self.elapsed)
         self._pos, self._vel, self._landmarks = pos, vel, landmarks
-        info = {"state": self._state(obs), "final_obs": _batch_first(final_obs), "final_state": self._state(final_obs)}
-        return _batch_first(obs), _batch_first(reward), terminated, truncated, info
+        info = {"state": self._state(obs), "final_obs": _batch_first(self._seen(final_obs)),
+                "final_state": self._state(final_obs)}
+        return _batch_first(self._seen(obs)), _batch_first(reward), terminated, truncated, info
 
     def close(self, **kwargs: Any) -> None:
         self.closed = True
@@ -146,7 +158,7 @@ class SimpleSpread(BatchedEnv):
 
     def observe(self, pos: torch.Tensor, vel: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         """Observations [N, A, obs_dim] of worlds given batch-first ([N, A, 2] each)."""
-        return _batch_first(self._observe(_env_last(pos), _env_last(vel), _env_last(landmarks)))
+        return _batch_first(self._seen(self._observe(_env_last(pos), _env_last(vel), _env_last(landmarks))))
 
     # ------------------------------------------------------------------ the world, env-last
     def _initial(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -196,6 +208,20 @@ class SimpleSpread(BatchedEnv):
         to_others = (pos[self._others] - pos[:, None]).flatten(1, 2)  # [A, 2(A - 1), N]
         comms = pos.new_zeros(A, 2 * (A - 1), n)
         return torch.cat([vel, pos, to_landmarks, to_others, comms], dim=1)
+
+    def _seen(self, full: torch.Tensor) -> torch.Tensor:
+        """What the agents observe of their full observations [A, full_dim, N]: all of it, or (observe=nearest)
+        [A, 8, N]: velocity, position, the nearest landmark's and the nearest other agent's relative position."""
+        if not self.nearest:
+            return full
+        A = self.num_agents
+
+        def nearest(rel: torch.Tensor) -> torch.Tensor:  # rel [A, 2K, N] -> the closest of the K [A, 2, N]
+            rel = rel.unflatten(1, (-1, 2))  # [A, K, 2, N]
+            index = rel.square().sum(2).argmin(1)  # [A, N]
+            return rel.gather(1, index[:, None, None].expand(-1, 1, 2, -1)).squeeze(1)
+        landmarks, others = full[:, 4: 4 + 2 * A], full[:, 4 + 2 * A: 4 + 2 * A + 2 * (A - 1)]
+        return torch.cat([full[:, :4], nearest(landmarks), nearest(others)], dim=1)
 
     def _state(self, obs: torch.Tensor) -> torch.Tensor:
         """mpe2's state(): every agent's observation, concatenated [N, A * obs_dim]."""
