@@ -131,9 +131,10 @@ class PPO:
         if cfg.batch_size is not None:
             raise ConfigError(f"config key 'agent.batch_size' does not apply on lock-step env={spec.id}: a rollout "
                               "is one round (env.num_envs sequences); set it to null")
-        # minibatches of whole sequences: by count, or by sequences per minibatch
+        # minibatches of whole sequences: by count, or by sequences per minibatch (all ranks' sequences)
         minibatches, minibatch_size = one_of(cfg, "minibatches", "minibatch_size", "the minibatches")
-        self.minibatches = (max(1, spec.num_envs // minibatch_size) if minibatch_size is not None
+        sequences = spec.num_envs * distributed.world_size()
+        self.minibatches = (max(1, sequences // minibatch_size) if minibatch_size is not None
                             else 4 if minibatches is None else minibatches)
         torch.manual_seed(seed)
         reference = cfg.kl_reward_coef > 0

@@ -5,7 +5,8 @@ the language model with a scalar head on the last hidden state of the completion
 
 trained offline on preference pairs (`agent.pairs`, TRL's `prompt, chosen, rejected` format), full
 or LoRA (model.lora.r). It takes no env steps: each update draws the next `batch_size` pairs, and the
-run's step count counts training pairs. Under torchrun each rank takes its equal part of every batch. Evaluation is pairwise accuracy on held-out pairs (the
+run's step count counts training pairs; under torchrun each rank takes its equal part of every
+batch. Evaluation is pairwise accuracy on held-out pairs (the
 summary's eval_return_mean) and, with `agent.minimal_pairs`, on those too. A trained run is a reward
 function for text envs: `env.reward_model=RUN_DIR` (lm/reward_model.py).
 """

@@ -6,9 +6,10 @@ from typing import Any
 
 import gymnasium
 import torch
+from gymnasium.vector import AutoresetMode
 
 from classic_rl.config import DiscretizeConfig, UserError, is_text_env
-from classic_rl.envs.base import EnvSpec, VectorEnv
+from classic_rl.envs.base import EnvSpec, VectorEnv, as_autoreset_mode
 from classic_rl.envs.classic import DYNAMICS
 from classic_rl.envs.discretize import DiscretizedVectorEnv
 from classic_rl.envs.gym import GymVectorEnv, entry_point_spec, find_spec, import_target
@@ -62,15 +63,12 @@ def make(
     code and wrappers written for it (NormalizeObservation, TransformObservation); classic_rl's agents
     train on the default, same-step envs.
     """
-    if autoreset_mode is not None and str(getattr(autoreset_mode, "value", autoreset_mode)) != "SameStep" \
-            and autoreset_mode != "same_step":
+    mode = AutoresetMode.SAME_STEP if autoreset_mode is None else as_autoreset_mode(autoreset_mode)
+    if mode != AutoresetMode.SAME_STEP:
         plain = isinstance(env_id, str) and env_id in DYNAMICS and backend != "gymnasium" and not kwargs
         if not plain or discretize is not None or group_size > 1:
             raise UserError(f"autoreset_mode={autoreset_mode!r} is available for the torch-native classic-control "
                             f"envs ({', '.join(DYNAMICS)}) without wrappers; the others auto-reset in the same step")
-        mode = {"next_step": "NextStep", "same_step": "SameStep"}.get(autoreset_mode, autoreset_mode)
-        return TorchVectorEnv(DYNAMICS[env_id](), num_envs, device, seed=seed, max_episode_steps=max_episode_steps,
-                              compile=compile, autoreset_mode=mode)
     if isinstance(env_id, str) and is_text_env(env_id):
         if task is None and env_id not in TASKS:
             raise UserError(f"unknown text env {env_id!r}; built-in: {', '.join(TASKS)}; env=text takes "
@@ -93,7 +91,8 @@ def make(
     elif not isinstance(env_id, str):
         env = from_object(env_id, num_envs, device, seed, max_episode_steps, compile, vectorization_mode)
     else:
-        env = _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, vectorization_mode, **kwargs)
+        env = _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, vectorization_mode,
+                    autoreset_mode=mode, **kwargs)
     if discretize is not None:
         env = DiscretizedVectorEnv(env, discretize.bins, discretize.low, discretize.high)
     if group_size > 1:
@@ -120,9 +119,9 @@ def from_object(obj: Any, num_envs: int = 1, device: str | torch.device = "cpu",
     """A `VectorEnv` from an env object the user built (see `make`)."""
     if is_vector_env(obj):
         mode = getattr(obj, "metadata", {}).get("autoreset_mode")
-        if mode is not None and getattr(mode, "value", mode) != "SameStep":
-            raise UserError(f"env= is a classic_rl env with autoreset_mode={getattr(mode, 'value', mode)}; classic_rl "
-                            "trains on same-step envs: make it without autoreset_mode")
+        if mode is not None and as_autoreset_mode(mode) != AutoresetMode.SAME_STEP:
+            raise UserError(f"env= is a classic_rl env with autoreset_mode={as_autoreset_mode(mode).value}; "
+                            "classic_rl trains on same-step envs: make it without autoreset_mode")
         return obj
     if isinstance(obj, gymnasium.vector.VectorEnv):
         return GymVectorEnv.wrap(obj, device, seed)
@@ -170,7 +169,7 @@ def _gym(spec: Any, num_envs: int, device: Any, seed: int, max_episode_steps: in
 
 
 def _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, vectorization_mode="sync",
-          **kwargs) -> VectorEnv:
+          autoreset_mode: AutoresetMode = AutoresetMode.SAME_STEP, **kwargs) -> VectorEnv:
     """`make` for an id, without the observation wrapper."""
     if backend not in (None, "torch", "gymnasium"):
         raise UserError(f"env.backend={backend!r} is not allowed; allowed values: torch, gymnasium, null")
@@ -182,7 +181,8 @@ def _make(env_id, num_envs, device, seed, backend, max_episode_steps, compile, v
     find_spec(env_id)  # one line for an unknown id or a module that does not register it
     if env_id in DYNAMICS and backend != "gymnasium" and not kwargs:
         return TorchVectorEnv(
-            DYNAMICS[env_id](), num_envs, device, seed=seed, max_episode_steps=max_episode_steps, compile=compile
+            DYNAMICS[env_id](), num_envs, device, seed=seed, max_episode_steps=max_episode_steps, compile=compile,
+            autoreset_mode=autoreset_mode,
         )
     table = is_tabular(env_id, kwargs) and backend != "gymnasium"  # toy text: from its transition table
     return _gym(env_id, num_envs, device, seed, max_episode_steps, vectorization_mode, table=table, **kwargs)

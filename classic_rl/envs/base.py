@@ -186,6 +186,20 @@ class BatchedEnv(gym.vector.VectorEnv):
         return actions if dtype is None else actions.to(dtype)
 
 
+def as_autoreset_mode(value: Any) -> AutoresetMode:
+    """Gymnasium's AutoresetMode from itself, its value ("NextStep") or its name in snake case
+    ("next_step"); one line for anything else."""
+    if isinstance(value, AutoresetMode):
+        return value
+    by_name = {mode.name.lower(): mode for mode in AutoresetMode}
+    if str(value).lower() in by_name:
+        return by_name[str(value).lower()]
+    try:
+        return AutoresetMode(value)
+    except ValueError:
+        raise UserError(f"autoreset_mode={value!r} is not allowed; same_step or next_step") from None
+
+
 def check_no_options(options: dict[str, Any] | None, env: Any) -> None:
     """`reset(options=...)`: classic_rl's envs take none (same-step auto-reset has no partial resets)."""
     if options:

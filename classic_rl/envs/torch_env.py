@@ -37,7 +37,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from classic_rl.config import UserError
-from classic_rl.envs.base import BatchedEnv, EnvSpec, check_no_options
+from classic_rl.envs.base import BatchedEnv, EnvSpec, as_autoreset_mode, check_no_options
 
 
 # Past this many vector steps (train.total_steps / env.num_envs) compiling the step pays for itself even
@@ -146,7 +146,7 @@ class TorchVectorEnv(BatchedEnv):
         next step ignores that env's action and returns the first observation of a new episode with
         reward 0; runs the eager step)."""
         self.dynamics = dynamics
-        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.autoreset_mode = as_autoreset_mode(autoreset_mode)
         if self.autoreset_mode not in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP):
             raise UserError(f"autoreset_mode={self.autoreset_mode.value!r} is not supported; same_step or next_step")
         if compile and self.autoreset_mode == AutoresetMode.NEXT_STEP:
