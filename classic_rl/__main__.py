@@ -23,8 +23,15 @@ from classic_rl.config import ConfigError, UserError
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells report it
 
 
+def error_line(message: str) -> None:
+    """`classic_rl: error: MESSAGE` on stderr in one write, so the lines of several processes (torchrun's
+    ranks) never interleave within a line."""
+    sys.stderr.write(f"classic_rl: error: {message}\n")
+    sys.stderr.flush()
+
+
 def fail(message: str) -> None:
-    print(f"classic_rl: error: {message}", file=sys.stderr)
+    error_line(message)
     raise SystemExit(2)
 
 
@@ -179,7 +186,7 @@ def main() -> None:
                 _remove_unused_run_dir(run_dir)
                 fail(str(err))
             except RunDiverged as err:
-                print(f"classic_rl: error: {err}", file=sys.stderr)
+                error_line(str(err))
                 raise SystemExit(1)
         else:
             # multirun (suites, sweeps): a failed job leaves error.txt in its run dir and raises an ordinary

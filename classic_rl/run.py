@@ -166,9 +166,18 @@ def check_budget(cfg: RunConfig, agent: Any, payload: dict[str, Any] | None) -> 
                           f"it would never update; raise train.total_steps or lower agent.rollout_steps")
 
 
-def check_world(cfg: RunConfig, payload: dict[str, Any] | None) -> None:
-    """Several ranks (torchrun): what they can run, one line each."""
+def learns_from_pairs(agent_cfg: Any) -> bool:
+    """An offline agent that trains on a pair file: the reward model, DPO with agent.pairs."""
+    return getattr(agent_cfg, "pairs", None) is not None or agent_cfg.name == "reward_model"
+
+
+def check_world(cfg: RunConfig, payload: dict[str, Any] | None, agent_cfg: Any = None) -> None:
+    """Several ranks (torchrun): what they can run, one line each, before any rank starts."""
     world = distributed.world_size()
+    if agent_cfg is not None:
+        agents.check_data_parallel(agent_cfg)
+    if agent_cfg is not None and learns_from_pairs(agent_cfg):  # every rank takes an equal part of each batch
+        distributed.check_divides(agent_cfg.batch_size, "agent.batch_size")
     if cfg.mode != "train" and world > 1:
         raise UserError(f"mode={cfg.mode} runs in one process; start it without torchrun")
     if cfg.env.num_envs % world:
@@ -268,8 +277,7 @@ def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None,
     if cfg.mode != "train" and cfg.resume:
         raise UserError(f"resume={cfg.resume} continues training and is not read with mode={cfg.mode}; "
                         f"pass checkpoint=PATH to {cfg.mode} a run")
-    if cfg.mode == "train" and agent_cfg is not None and (getattr(agent_cfg, "pairs", None) is not None
-                                                          or agent_cfg.name == "reward_model"):
+    if cfg.mode == "train" and agent_cfg is not None and learns_from_pairs(agent_cfg):
         from classic_rl.agents.reward_model import load_pair_data
 
         load_pair_data(agent_cfg, cfg.seed, [])  # the pair files, before any model loads
@@ -334,7 +342,7 @@ def main(config: dict[str, Any], run_dir: str | Path, callbacks: Sequence[Any] =
     try:
         payload = preflight(cfg, config, run_dir if cfg.mode == "train" else None, env_object=objects, text=text,
                             agent_cfg=agent_cfg)
-        check_world(cfg, payload)
+        check_world(cfg, payload, agent_cfg)
         failed = None
     except (ConfigError, UserError) as err:
         failed = err

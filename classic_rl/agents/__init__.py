@@ -66,10 +66,7 @@ def make(cfg: Any, spec: EnvSpec, seed: int = 0, lm: Any = None) -> Agent:
         fits = [name for name, (_, a) in AGENTS.items() if getattr(a, "multi_agent", False)]
         raise UserError(f"agent={cfg.name} controls one agent; env={spec.id} has {spec.num_agents} agents per env; "
                         f"multi-agent agents: {', '.join(fits) if fits else 'none in this version'}")
-    if distributed.world_size() > 1 and not getattr(agent_cls, "data_parallel", False):
-        fits = [name for name, (_, a) in AGENTS.items() if getattr(a, "data_parallel", False)]
-        raise UserError(f"agent={cfg.name} runs in one process; {distributed.world_size()} processes started "
-                        f"(torchrun): start it without torchrun, or use an agent that can: {', '.join(fits)}")
+    check_data_parallel(cfg)
     reason = config_cls.supports(spec)
     if reason is not None:
         fits = [name for name, (c, _) in AGENTS.items() if c.supports(spec) is None]
@@ -80,3 +77,11 @@ def make(cfg: Any, spec: EnvSpec, seed: int = 0, lm: Any = None) -> Agent:
     if getattr(agent_cls, "accepts_lm", False):
         return agent_cls(cfg, spec, seed=seed, lm=lm)
     return agent_cls(cfg, spec, seed=seed)
+
+
+def check_data_parallel(cfg: Any) -> None:
+    """Several processes (torchrun) and an agent that runs in one: one line naming those that can."""
+    if distributed.world_size() > 1 and not getattr(AGENTS[cfg.name][1], "data_parallel", False):
+        fits = [name for name, (_, a) in AGENTS.items() if getattr(a, "data_parallel", False)]
+        raise UserError(f"agent={cfg.name} runs in one process; {distributed.world_size()} processes started "
+                        f"(torchrun): start it without torchrun, or use an agent that can: {', '.join(fits)}")
