@@ -11,8 +11,9 @@ TRL's format plus metadata:
 
     DIR/pairs.jsonl            natural pairs; split = train (training prompts) | eval (held-out prompts)
     DIR/minimal.jsonl          held-out minimal pairs: a correct completion against the same text with
-                               only its final number changed (a reward model that judges style alone
-                               scores these at 0.5)
+                               only its final number changed, --minimal-eval-variants wrong numbers per
+                               correct completion (a reward model that judges style alone scores these
+                               at 0.5)
     DIR/minimal_train.jsonl    the same construction on the training prompts, --minimal-variants wrong
                                numbers per correct completion (optional training data for a reward model);
                                with --minimal-from-wrong also every wrong completion against itself with
@@ -88,8 +89,8 @@ def set_last_number(text: str, answer: float) -> str | None:
 
 
 def build(task: Any, completions: dict[str, list[list[str]]], correct: float, pairs_per_prompt: int,
-          seed: int, meta: dict[str, Any], minimal_variants: int = 1, minimal_from_wrong: bool = False
-          ) -> tuple[list[dict], list[dict], list[dict], dict[str, Any], list[dict]]:
+          seed: int, meta: dict[str, Any], minimal_variants: int = 1, minimal_from_wrong: bool = False,
+          minimal_eval_variants: int = 1) -> tuple[list[dict], list[dict], list[dict], dict[str, Any], list[dict]]:
     rng = random.Random(seed)
     natural, minimal, minimal_train, samples = [], [], [], []
     stats: dict[str, Any] = {}
@@ -114,7 +115,7 @@ def build(task: Any, completions: dict[str, list[list[str]]], correct: float, pa
                 for i in range(min(pairs_per_prompt, max(len(right), len(wrong)))):
                     natural.append({"prompt": row["prompt"], "chosen": right[i % len(right)],
                                     "rejected": wrong[i % len(wrong)], "kind": "natural", **base})
-            variants = minimal_variants if split == "train" else 1
+            variants = minimal_variants if split == "train" else minimal_eval_variants
             for text in right[:pairs_per_prompt]:  # minimal pairs: the same text, another final number
                 answer = parse_number(str(row.get("answer")))
                 changed = change_last_number(text, answer, rng, variants) if answer is not None else None
@@ -165,6 +166,8 @@ def main() -> None:
     parser.add_argument("--pairs-per-prompt", type=int, default=4)
     parser.add_argument("--minimal-variants", type=int, default=1,
                         help="training minimal pairs: distinct wrong final numbers per correct completion (1-6)")
+    parser.add_argument("--minimal-eval-variants", type=int, default=1,
+                        help="held-out minimal pairs: distinct wrong final numbers per correct completion (1-6)")
     parser.add_argument("--minimal-from-wrong", action="store_true",
                         help="training minimal pairs also from wrong samples: the text with its last number set to "
                              "the answer (chosen) against the text itself")
@@ -195,7 +198,7 @@ def main() -> None:
             "task": task.name}
     natural, minimal, minimal_train, stats, samples = build(task, completions, args.correct, args.pairs_per_prompt,
                                                             args.seed, meta, args.minimal_variants,
-                                                            args.minimal_from_wrong)
+                                                            args.minimal_from_wrong, args.minimal_eval_variants)
     args.out.mkdir(parents=True, exist_ok=True)
     write_jsonl(args.out / "pairs.jsonl", natural)
     write_jsonl(args.out / "minimal.jsonl", minimal)

@@ -4,6 +4,8 @@ GRPO against it, offline DPO from the same pairs, and TRL's RewardTrainer / DPOT
     python experiments/lm_pairs.py --out PAIRS          # the pairs (the model's own samples), first
     python experiments/lm_rlhf.py --pairs PAIRS         # all parts
     python experiments/lm_rlhf.py --pairs PAIRS --only rm grpo_rm   # some parts (rm is needed by grpo_rm)
+    python experiments/lm_rlhf.py --pairs PAIRS --rm-more MORE      # the reward model also trains on the
+                                                                    # training pairs of MORE (other prompts)
 
 Parts (each classic_rl part is the README's command, in its own process, 2 torch threads, fp32):
   rm        python -m classic_rl agent=reward_model env=text-arith model=smollm2-135m agent.pairs=PAIRS/pairs.jsonl
@@ -50,10 +52,25 @@ def metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- classic_rl parts
-def part_rm(pairs: Path, workdir: Path, threads: int, extra: list[str], run_dir: Path | None = None) -> dict[str, Any]:
-    """Train the reward model (or, with `run_dir`, read a finished reward-model run) and report it."""
+def training_rows(directories: list[Path], out: Path) -> Path:
+    """The training-prompt rows (split = train) of more lm_pairs.py directories' pairs.jsonl and
+    minimal_train.jsonl, in one file: extra training data for the reward model that never adds to the
+    held-out pairs."""
+    rows = [line for d in directories for name in ("pairs.jsonl", "minimal_train.jsonl") if (d / name).exists()
+            for line in (d / name).read_text().splitlines() if line.strip() and json.loads(line).get("split") == "train"]
+    out.write_text("\n".join(rows) + "\n")
+    return out
+
+
+def part_rm(pairs: Path, workdir: Path, threads: int, extra: list[str], run_dir: Path | None = None,
+            more: list[Path] | None = None) -> dict[str, Any]:
+    """Train the reward model (or, with `run_dir`, read a finished reward-model run) and report it; `more`:
+    lm_pairs.py directories whose training-prompt pairs are added to its training pairs."""
     if run_dir is None:
-        result = run_classic("reward_model", [f"agent.pairs=[{pairs / 'pairs.jsonl'},{pairs / 'minimal_train.jsonl'}]",
+        files = [pairs / "pairs.jsonl", pairs / "minimal_train.jsonl"]
+        if more:
+            files.append(training_rows(more, workdir / "rm_more_pairs.jsonl"))
+        result = run_classic("reward_model", [f"agent.pairs=[{','.join(map(str, files))}]",
                                               f"agent.minimal_pairs={pairs / 'minimal.jsonl'}", *extra], workdir,
                              threads)
         run_dir, command = workdir / "classic_reward_model", result["command"]
@@ -64,7 +81,8 @@ def part_rm(pairs: Path, workdir: Path, threads: int, extra: list[str], run_dir:
 
         config = flatten(yaml.safe_load((run_dir / "config.yaml").read_text()))
         command = "-m classic_rl " + " ".join(f"{k}={v}" for k, v in config.items() if k.startswith(
-            ("agent.pairs", "agent.minimal_pairs", "agent.lr", "train.total_steps", "agent.batch_size", "seed")))
+            ("agent.pairs", "agent.minimal_pairs", "agent.lr", "train.total_steps", "train.torch_threads", "agent.batch_size",
+             "seed")))
     summary = json.loads((run_dir / "summary.json").read_text())
     evals = summary["evaluations"]
     return {"command": command, "run_dir": str(run_dir), "pairs_seen": summary["env_steps"],
@@ -75,7 +93,10 @@ def part_rm(pairs: Path, workdir: Path, threads: int, extra: list[str], run_dir:
             "minimal_pair_accuracy": round(summary.get("eval_minimal_pair_accuracy", float("nan")), 3),
             "curve": [(e["env_step"], round(e["return_mean"], 3), round(e.get("minimal_pair_accuracy", float("nan")), 3))
                       for e in evals],
-            "peak_memory_mb": summary["peak_memory_mb"]}
+            "peak_memory_mb": summary["peak_memory_mb"],
+            "more_pairs": [{"pairs": str(d), "command": json.loads((d / "summary.json").read_text()).get("command")}
+                           for d in more or [] if (d / "summary.json").exists()],
+            "more_training_pairs": sum(1 for _ in (workdir / "rm_more_pairs.jsonl").open()) if more else 0}
 
 
 def part_grpo_rm(rm_dir: Path, workdir: Path, threads: int, budget: int, extra: list[str],
@@ -262,7 +283,8 @@ def run_worker(kind: str, side: str, args: argparse.Namespace, workdir: Path) ->
 
 
 def part_trl(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"steps": args.trl_steps, "batch_pairs": args.batch, "lr": args.lr, "beta": args.beta}
+    out: dict[str, Any] = {"steps": args.trl_steps, "batch_pairs": args.batch, "lr": args.lr, "beta": args.beta,
+                           "threads": args.threads}
     for kind in ("rm", "dpo"):
         sides = {side: run_worker(kind, side, args, workdir) for side in ("classic_rl", "trl")}
         c, t = sides["classic_rl"], sides["trl"]
@@ -285,6 +307,9 @@ def report(result: dict[str, Any], hardware: str) -> str:
                   f"| {rm['held_out_accuracy']} ({rm['held_out_pairs']} pairs) | {rm['minimal_pair_accuracy']} | "
                   f"{rm['pairs_seen']} | {rm['seconds_per_step']} | {rm['peak_memory_mb']} |", "",
                   f"accuracy over training (pairs seen, held-out, minimal): {rm['curve']}", "",
+                  *([f"Training pairs also from other prompts ({rm['more_training_pairs']} pairs, training split "
+                     "only; none of the task's 100 prompts): " + "; ".join(f"`{m['command']}`" for m in rm["more_pairs"]),
+                     ""] if rm.get("more_pairs") else []),
                   f"command: `{rm['command']}`", ""]
     if g := result.get("grpo_rm"):
         lines += ["## GRPO against the reward model", "",
@@ -302,7 +327,7 @@ def report(result: dict[str, Any], hardware: str) -> str:
     if t := result.get("trl"):
         lines += ["## Side by side with TRL", "",
                   f"{t['steps']} steps after one warm-up step, {t['batch_pairs']} pairs per step, lr {t['lr']}, "
-                  f"β {t['beta']}, fp32, {result['threads']} threads, each side in its own process.", "",
+                  f"β {t['beta']}, fp32, {t['threads']} threads, each side in its own process.", "",
                   "| | classic_rl s/step | TRL s/step | ratio | classic_rl peak MB | TRL peak MB | first-batch loss "
                   "classic_rl | TRL |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for kind, name in (("rm", "reward model (RewardTrainer)"), ("dpo", "DPO (DPOTrainer)")):
@@ -321,6 +346,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=Path, required=True, help="a directory written by experiments/lm_pairs.py")
     parser.add_argument("--only", nargs="*", default=["rm", "grpo_rm", "dpo", "trl"])
+    parser.add_argument("--rm-more", type=Path, nargs="*", default=[],
+                        help="more lm_pairs.py directories (other prompts): their training pairs join the reward "
+                             "model's training pairs")
     parser.add_argument("--rm-run", type=Path, help="a finished reward-model run: rm reports it, grpo_rm uses it")
     parser.add_argument("--budget", type=int, default=5000, help="the true-reward GRPO run's tokens (conf/tuned)")
     parser.add_argument("--threads", type=int, default=2)
@@ -346,6 +374,8 @@ def main() -> None:
 
     hardware = f"{platform.machine()}, {os.cpu_count()} CPUs, fp32"
     previous = json.loads(args.out.with_suffix(".json").read_text()) if args.out.with_suffix(".json").exists() else {}
+    if "trl" in previous:  # each part keeps the threads it ran with
+        previous["trl"].setdefault("threads", previous.get("threads"))
     result: dict[str, Any] = {**previous, "pairs": str(args.pairs), "threads": args.threads}
     summary = args.pairs / "summary.json"
     if summary.exists():
@@ -354,7 +384,7 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lm_rlhf_"))
     workdir.mkdir(parents=True, exist_ok=True)
     if "rm" in args.only:
-        result["rm"] = part_rm(args.pairs, workdir, args.threads, args.overrides, args.rm_run)
+        result["rm"] = part_rm(args.pairs, workdir, args.threads, args.overrides, args.rm_run, args.rm_more)
         print(json.dumps(result["rm"], indent=1), flush=True)
     if "grpo_rm" in args.only:
         rm_dir = args.rm_run or Path(result["rm"]["run_dir"])

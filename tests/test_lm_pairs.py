@@ -59,6 +59,9 @@ def test_build_pairs_correct_against_wrong_and_held_out_from_held_out_prompts(lm
     # training minimal pairs: 3 distinct wrong numbers per correct completion (2 prompts x 2 completions)
     assert len(minimal_train) == 12 and len({(p["chosen"], p["rejected"]) for p in minimal_train}) == 12
     assert len(minimal) == 3 * 2  # held-out: one per correct completion
+    *_, more_minimal, _, _, _ = lm_pairs.build(task, completions, 1.0, 4, 0, {}, minimal_eval_variants=2)
+    assert len(more_minimal) == 3 * 2 * 2 and len({(p["prompt"], p["chosen"], p["rejected"]) for p in more_minimal}) == 12
+    assert all(p["split"] == "eval" for p in more_minimal)
     assert len(samples) == 24 and sum(s["reward"] for s in samples if s["split"] == "train") == 4
 
 
@@ -79,3 +82,19 @@ def test_your_own_dataset_runs_end_to_end_with_the_tiny_model(tmp_path):
     assert summary["train"]["prompts"] == 3 and summary["eval"]["prompts"] == 1
     assert summary["train"]["samples"] == 6
     assert (tmp_path / "out" / "samples.jsonl").read_text().count("\n") == 8
+
+
+def test_more_reward_model_pairs_keep_only_training_prompts(tmp_path):
+    """lm_rlhf.py --rm-more: rows of other pair directories join the training pairs, never the held-out ones."""
+    import json
+
+    spec = importlib.util.spec_from_file_location("lm_rlhf", ROOT / "experiments" / "lm_rlhf.py")
+    lm_rlhf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lm_rlhf)
+    more = tmp_path / "more"
+    more.mkdir()
+    row = lambda prompt, split: json.dumps({"prompt": prompt, "chosen": "7", "rejected": "8", "split": split})  # noqa: E731
+    (more / "pairs.jsonl").write_text(row("a", "train") + "\n" + row("b", "eval") + "\n")
+    (more / "minimal_train.jsonl").write_text(row("c", "train") + "\n")
+    out = lm_rlhf.training_rows([more], tmp_path / "rows.jsonl")
+    assert [json.loads(line)["prompt"] for line in out.read_text().splitlines()] == ["a", "c"]
