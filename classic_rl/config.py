@@ -215,6 +215,10 @@ class EnvConfig:
     # text envs: the run directory of an agent=reward_model run whose score is the training reward; the
     # task's own reward is logged beside it (train/true_reward_mean) and evaluation keeps it
     reward_model: Optional[str] = None
+    # text envs: subtracted from the training reward of a completion that reached max_new_tokens without
+    # EOS (TRL's missing_eos_penalty); a reward model scores a cut-off text as if it were finished
+    missing_eos_penalty: Optional[float] = field(default=None, metadata=check(
+        lambda v: v is None or v >= 0, "null or a number >= 0"))
     # set by classic_rl.train(env=OBJECT): the env was a Python object, which classic_rl.load(env=...) needs again
     python_object: bool = False
 

@@ -105,7 +105,9 @@ def build_envs(cfg: RunConfig, device: torch.device, tokenizer: Any = None, env:
     task = make_text_task(cfg.env, text) if env is None else None
     for note in task.notes if task is not None else ():
         console(f"note: {note}")
-    extra = {"reward_model": reward_model} if reward_model is not None else {}  # training env only
+    extra: dict[str, Any] = {"reward_model": reward_model} if reward_model is not None else {}  # training env only
+    if cfg.env.missing_eos_penalty is not None:
+        extra["missing_eos_penalty"] = cfg.env.missing_eos_penalty
     rank, world = shard
     # env.compile=auto: the training env is compiled when the run is long enough to repay it; evaluation never
     compile = cfg.env.compile if isinstance(cfg.env.compile, bool) else compile_pays(cfg.train.total_steps //
@@ -286,6 +288,9 @@ def preflight(cfg: RunConfig, config: dict[str, Any], run_dir: Path | None,
             raise UserError(f"env.reward_model scores language-model completions; env={cfg.env.name} is not a text "
                             "env: leave env.reward_model unset")
         check_reward_model_dir(cfg.env.reward_model)
+    if cfg.env.missing_eos_penalty is not None and not is_text_env(cfg.env.name):
+        raise UserError(f"env.missing_eos_penalty penalises language-model completions cut off without EOS; "
+                        f"env={cfg.env.name} is not a text env: leave env.missing_eos_penalty unset")
     if cfg.model is not None and cfg.model.path and cfg.model.name in ("path", "tiny"):
         from classic_rl.lm.model import check_model_dir
 

@@ -11,7 +11,8 @@ Parts (each classic_rl part is the README's command, in its own process, 2 torch
   rm        python -m classic_rl agent=reward_model env=text-arith model=smollm2-135m agent.pairs=PAIRS/pairs.jsonl
             agent.minimal_pairs=PAIRS/minimal.jsonl (conf/tuned/reward_model_text-arith.yaml): held-out
             pairwise accuracy (natural and minimal pairs), seconds per step, peak memory.
-  grpo_rm   python -m classic_rl agent=grpo env=text-arith model=smollm2-135m env.reward_model=RM_RUN over twice
+  grpo_rm   python -m classic_rl agent=grpo env=text-arith model=smollm2-135m env.reward_model=RM_RUN
+            env.missing_eos_penalty=5 (--missing-eos-penalty) over twice
             the true-reward run's token budget: held-out greedy accuracy (the true reward) over training,
             the reward model's score and the true reward of the training samples; a plot of the three.
   dpo       python -m classic_rl agent=dpo env=text-arith model=smollm2-135m agent.pairs=PAIRS/pairs.jsonl:
@@ -100,9 +101,10 @@ def part_rm(pairs: Path, workdir: Path, threads: int, extra: list[str], run_dir:
 
 
 def part_grpo_rm(rm_dir: Path, workdir: Path, threads: int, budget: int, extra: list[str],
-                 reuse: bool = False) -> dict[str, Any]:
+                 reuse: bool = False, missing_eos_penalty: float | None = None) -> dict[str, Any]:
     steps = 2 * budget
-    result = run_classic("grpo", [f"env.reward_model={rm_dir}", f"train.total_steps={steps}",
+    penalty = [] if missing_eos_penalty is None else [f"env.missing_eos_penalty={missing_eos_penalty:g}"]
+    result = run_classic("grpo", [f"env.reward_model={rm_dir}", *penalty, f"train.total_steps={steps}",
                                   f"agent.lr_decay_steps={steps}", "eval.every_steps=1000", *extra], workdir, threads,
                          reuse=reuse)
     logged = metrics(workdir / "classic_grpo")
@@ -351,6 +353,9 @@ def main() -> None:
                              "model's training pairs")
     parser.add_argument("--rm-run", type=Path, help="a finished reward-model run: rm reports it, grpo_rm uses it")
     parser.add_argument("--budget", type=int, default=5000, help="the true-reward GRPO run's tokens (conf/tuned)")
+    parser.add_argument("--missing-eos-penalty", type=float, default=5.0,
+                        help="grpo_rm: env.missing_eos_penalty (about one standard deviation of the reward model's "
+                             "scores); a negative value leaves it unset")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--trl-steps", type=int, default=8)
     parser.add_argument("--batch", type=int, default=16)
@@ -388,7 +393,8 @@ def main() -> None:
         print(json.dumps(result["rm"], indent=1), flush=True)
     if "grpo_rm" in args.only:
         rm_dir = args.rm_run or Path(result["rm"]["run_dir"])
-        result["grpo_rm"] = part_grpo_rm(rm_dir, workdir, args.threads, args.budget, args.overrides, args.reuse)
+        result["grpo_rm"] = part_grpo_rm(rm_dir, workdir, args.threads, args.budget, args.overrides, args.reuse,
+                                        None if args.missing_eos_penalty < 0 else args.missing_eos_penalty)
         plot_grpo_rm(result["grpo_rm"], args.out.parent / f"{args.out.name}_grpo_rm.png")
         print(json.dumps({k: v for k, v in result["grpo_rm"].items() if "curve" not in k}, indent=1), flush=True)
     if "dpo" in args.only:

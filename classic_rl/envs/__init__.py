@@ -74,7 +74,8 @@ def make(
             raise UserError(f"unknown text env {env_id!r}; built-in: {', '.join(TASKS)}; env=text takes "
                             "env.dataset=PATH and env.reward_funcs")
         return TextVectorEnv(task or env_id, tokenizer, num_envs, device, seed, max_new_tokens, group_size, split,
-                             chat_template, reward_model=kwargs.get("reward_model"))
+                             chat_template, reward_model=kwargs.get("reward_model"),
+                             missing_eos_penalty=kwargs.get("missing_eos_penalty"))
     if isinstance(env_id, str) and env_id in MULTI_AGENT_ENVS:
         try:
             return MULTI_AGENT_ENVS[env_id](num_envs, device=device, seed=seed, max_cycles=max_episode_steps or 25,

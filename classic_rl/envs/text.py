@@ -73,6 +73,7 @@ class TextVectorEnv(BatchedEnv):
         split: str = "train",
         chat_template: bool = True,
         reward_model: Any = None,
+        missing_eos_penalty: float | None = None,
     ) -> None:
         if isinstance(task, str):
             task = make_task(task, max_new_tokens=max_new_tokens)
@@ -82,9 +83,10 @@ class TextVectorEnv(BatchedEnv):
         if num_envs % group_size:
             raise UserError(f"env.num_envs = {num_envs} is not a multiple of env.group_size = {group_size}")
         self.task, self.tokenizer = task, tokenizer
-        # a learned reward (lm/reward_model.py, TRL's reward-function signature) in place of the task's;
+        # a learned reward (agents/reward_model.py, TRL's reward-function signature) in place of the task's;
         # the task's own reward is still computed, as info["true_reward"]
         self.reward_model = reward_model
+        self.missing_eos_penalty = missing_eos_penalty  # minus this for a completion cut off without EOS
         self.rows = task.rows[split]
         self.num_envs, self.device = num_envs, torch.device(device)
         self.max_new_tokens, self.group_size, self.split = max_new_tokens, group_size, split
@@ -160,10 +162,12 @@ class TextVectorEnv(BatchedEnv):
         terminated = active & (actions == self.eos_id)
         truncated = active & ~terminated & (self.t >= self.max_new_tokens)
         done = terminated | truncated
+        cut_off = truncated.tolist()
         for row in done.nonzero().flatten().tolist():
             ids = self.completion_ids(row)
             self.samples.append({"row": row, "prompt": self.prompts[self.prompt_index[row]],
-                                 "completion": self.tokenizer.decode(ids, skip_special_tokens=True), "ids": ids})
+                                 "completion": self.tokenizer.decode(ids, skip_special_tokens=True), "ids": ids,
+                                 "truncated": cut_off[row]})
         self.active &= ~done
         final_obs = self.obs.clone()
         info = {"final_obs": final_obs, "active": active}
@@ -175,6 +179,8 @@ class TextVectorEnv(BatchedEnv):
             if self.reward_model is not None:
                 info["true_reward"] = torch.tensor(rewards, dtype=torch.float32, device=self.device)
                 rewards = self.reward_model([row["prompt"] for row in rows], completions)
+            if self.missing_eos_penalty:
+                rewards = [r - self.missing_eos_penalty if s["truncated"] else r for r, s in zip(rewards, samples)]
             for sample, value in zip(samples, rewards):
                 sample["reward"] = value
             self.last_samples = samples

@@ -172,4 +172,25 @@ def test_bad_rlhf_input_is_one_line(tmp_path):
         main({"agent": {"name": "reward_model", "pairs": digit_pairs(tmp_path / "good.jsonl", train_prompts())},
               "env": {"id": "CartPole-v1"}, "logger": QUIET},
              tmp_path / "f")
-    assert not any((tmp_path / name).exists() for name in "abcdef")  # nothing written for a refused run
+    with pytest.raises(UserError, match="env=CartPole-v1 is not a text env: leave env.missing_eos_penalty unset"):
+        main({"agent": {"name": "ppo"}, "env": {"id": "CartPole-v1", "missing_eos_penalty": 1.0},
+              "logger": QUIET}, tmp_path / "g")
+    assert not any((tmp_path / name).exists() for name in "abcdefg")  # nothing written for a refused run
+
+
+def test_missing_eos_penalty_lowers_the_training_reward_of_cut_off_completions_only(tiny_lm):
+    tok = tiny_lm.tokenizer
+    score = lambda prompts, completions, **_: [1.0] * len(completions)  # noqa: E731  a learned reward's signature
+    rounds = {}
+    for penalty in (None, 0.25):
+        env = make("text-digits", num_envs=4, tokenizer=tok, max_new_tokens=3, chat_template=False,
+                   reward_model=score, missing_eos_penalty=penalty)
+        env.reset(seed=0)
+        # rows 0 and 2 end with EOS at their 2nd token; rows 1 and 3 run to max_new_tokens
+        plan = [[5, 5, 5, 5], [tok.eos_token_id, 6, tok.eos_token_id, 6], [7, 7, 7, 7]]
+        for actions in plan:  # a finished row's later tokens are ignored
+            _, _, _, _, info = env.step(torch.tensor(actions))
+        rounds[penalty] = info
+    assert rounds[None]["round_reward"].tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert rounds[0.25]["round_reward"].tolist() == [1.0, 0.75, 1.0, 0.75]
+    assert torch.equal(rounds[0.25]["true_reward"], rounds[None]["true_reward"])  # the task's reward is not penalised
