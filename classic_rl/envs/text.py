@@ -162,7 +162,8 @@ class TextVectorEnv(BatchedEnv):
         terminated = active & (actions == self.eos_id)
         truncated = active & ~terminated & (self.t >= self.max_new_tokens)
         done = terminated | truncated
-        cut_off = truncated.tolist()
+        # truncation happens only at the last token: read it back to the host then, not every step
+        cut_off = truncated.tolist() if self.t >= self.max_new_tokens else [False] * self.num_envs
         for row in done.nonzero().flatten().tolist():
             ids = self.completion_ids(row)
             self.samples.append({"row": row, "prompt": self.prompts[self.prompt_index[row]],
