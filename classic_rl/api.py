@@ -52,20 +52,23 @@ def train(*overrides: str, env: Any = None, eval_env: Any = None, callbacks: Seq
           reward_funcs: Sequence[Any] | None = None) -> TrainResult:
     """Train one run, as `python -m classic_rl OVERRIDES` would, and return its result.
 
-    overrides: the command line's strings, e.g. "agent=ppo", "env=CartPole-v1", "agent.lr=1e-3",
-        "resume=runs/ppo_CartPole-v1/seed0_..." (continue a run in its own directory).
-    env: instead of the config's env, an env object: a function returning a `gymnasium.Env`, a
-        `gymnasium.vector.VectorEnv` (same-step auto-reset), a torch-native `Dynamics` or a classic_rl
-        `VectorEnv`. The config then starts from `env=gymnasium` (no other env's settings, no tuned config).
-    eval_env: the evaluation env when `env` is an instance that cannot be copied (at least
-        eval.episodes envs); functions and Dynamics are simply called again.
-    callbacks: objects with on_update / on_log / on_evaluation (classic_rl.Callback); False stops.
-    run_dir: where the run is written; default runs/AGENT_ENV/seedS_TIMESTAMP, as the command line.
-    dataset, eval_dataset, reward_funcs: a text env's task as Python objects (a list of dicts with a
-        "prompt", or a datasets.Dataset; functions with TRL's signature, or built-in names), instead of
-        env.dataset / env.eval_dataset / env.reward_funcs. The config then starts from `env=text`.
     Under torchrun every process calls `train` with the same arguments: one run on all of them, written
     by rank 0, and every process's result holds that run's summary and directory.
+
+    Args:
+        overrides: the command line's strings, e.g. "agent=ppo", "env=CartPole-v1", "agent.lr=1e-3",
+            "resume=runs/ppo_CartPole-v1/seed0_..." (continue a run in its own directory).
+        env: instead of the config's env, an env object: a function returning a `gymnasium.Env`, a
+            `gymnasium.vector.VectorEnv` (same-step auto-reset), a torch-native `Dynamics` or a classic_rl
+            `VectorEnv`. The config then starts from `env=gymnasium` (no other env's settings, no tuned config).
+        eval_env: the evaluation env when `env` is an instance that cannot be copied (at least
+            eval.episodes envs); functions and Dynamics are simply called again.
+        callbacks: objects with on_update / on_log / on_evaluation (classic_rl.Callback); False stops.
+        run_dir: where the run is written; default runs/AGENT_ENV/seedS_TIMESTAMP, as the command line.
+        dataset: a text env's training rows as Python objects (a list of dicts with a "prompt", or a
+            datasets.Dataset) instead of env.dataset. The config then starts from `env=text`.
+        eval_dataset: the held-out rows, instead of env.eval_dataset.
+        reward_funcs: functions with TRL's signature, or built-in names, instead of env.reward_funcs.
     """
     overrides = tuple(str(o) for o in overrides)
     text = {"dataset": dataset, "eval_dataset": eval_dataset, "reward_funcs": reward_funcs}

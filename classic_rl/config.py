@@ -170,7 +170,7 @@ class DiscretizeConfig:
 
     bins: Union[int, list[int]] = field(metadata=check(
         lambda v: all(b >= 1 for b in ([v] if isinstance(v, int) else v)) and v != [],
-        "an integer >= 1, or a non-empty list of them (one per observation dimension)"))
+        "an integer >= 1, or a non-empty list of them (one per observation dimension)", "bins per dimension"))
     low: Optional[list[float]] = None  # per-dimension lower bounds; null: classic_rl/envs/discretize.py BOUNDS
     high: Optional[list[float]] = None  # per-dimension upper bounds; values outside go to the edge bins
 
@@ -185,7 +185,8 @@ class EnvConfig:
     entry_point: Optional[str] = None
     # Gymnasium adapter: sync steps the envs in this process; async in one subprocess each (slow envs)
     vectorization_mode: Literal["sync", "async"] = "sync"
-    num_envs: int = field(default=1, metadata=check(lambda v: v >= 1, ">= 1 (at least one env)"))
+    num_envs: int = field(default=1, metadata=check(lambda v: v >= 1, ">= 1 (at least one env)",
+                                                    "envs stepped together as one batch (a vector step)"))
     # torch: the torch-native batched env (classic control only); gymnasium: the adapter; null: torch if available
     backend: Optional[Literal["torch", "gymnasium"]] = None
     max_episode_steps: Optional[int] = field(default=None, metadata=positive())  # overrides the time limit
@@ -260,7 +261,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     every_steps: int = field(default=5_000, metadata=non_negative("0: evaluate only at the end"))
-    episodes: int = field(default=10, metadata=positive())
+    episodes: int = field(default=10, metadata=positive("episodes per evaluation (text envs: held-out prompts)"))
     early_stop: bool = False  # stop training once evaluation reaches the env's reward threshold
     at_start: bool = False  # also evaluate before the first env step (the "before" of a fine-tuning run)
     video: bool = False  # record an mp4 of the first evaluation episode (mode=eval)
@@ -272,7 +273,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class LoggerConfig:
-    tensorboard: bool = True
+    tensorboard: bool = True  # write TensorBoard events (scalars, config text, HParams) to RUN_DIR/tb
     progress: bool = True  # console progress bar
     log_every_steps: int = field(default=1_000, metadata=positive("env steps between scalar logs"))
 
@@ -293,7 +294,7 @@ class ModelConfig:
     name: str  # smollm2-135m | tiny | path
     path: Optional[str] = None  # name=path: a local transformers directory (config.json, weights, tokenizer)
     cache_dir: str = "~/.cache/classic_rl/models"  # smollm2-135m: converted once from GGUF to safetensors here
-    dtype: Literal["float32", "bfloat16"] = "float32"
+    dtype: Literal["float32", "bfloat16"] = "float32"  # the weights' dtype
     temperature: float = field(default=1.0, metadata=positive("sampling temperature (training rollouts)"))
     lora: LoraConfig = field(default_factory=LoraConfig)
     gradient_checkpointing: bool = False  # trade compute for activation memory
@@ -316,9 +317,9 @@ class ExportConfig:
 class RunConfig:
     agent: dict[str, Any]  # validated by the agent's own config class (agents.make_config)
     env: EnvConfig
-    seed: int = field(default=0, metadata=non_negative())
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    mode: Literal["train", "eval", "export"] = "train"
+    seed: int = field(default=0, metadata=non_negative("seeds networks, envs and sampling: a run is repeatable"))
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when torch sees a GPU, else cpu
+    mode: Literal["train", "eval", "export"] = "train"  # eval and export read checkpoint=
     resume: Optional[str] = None  # path to a checkpoint.pt (or its run directory) to continue
     checkpoint: Optional[str] = None  # path to a checkpoint.pt (or its run directory) for mode=eval / mode=export
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -1,6 +1,6 @@
 """Run logging, all inside the run directory.
 
-- TensorBoard events (`tb/`), scalar names fixed and documented in the README; the run's
+- TensorBoard events (`tb/`), scalar names fixed and documented in docs/run-outputs.md; the run's
   hyperparameters and HPARAM_METRICS for TensorBoard's HParams dashboard, in the same event files
 - `episodes.csv`: one row per finished training episode: env_step, return, length, seconds
 - `metrics.jsonl`: one JSON object per scalar log: {"step": env_step, name: value, ...}

@@ -51,8 +51,11 @@ def test_compose_equals_the_command_lines_config(pair, tmp_path):
 
 
 # ------------------------------------------------------------------------------ quickstarts as in the README
-def readme_python_blocks() -> list[str]:
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+def readme_python_blocks(docs: bool = False) -> list[str]:
+    """The Python code blocks of the README (and with `docs`, of every docs page)."""
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *(sorted((root / "docs").rglob("*.md")) if docs else [])]
+    text = "\n".join(p.read_text() for p in pages)
     return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
 
 
@@ -75,7 +78,7 @@ def test_readme_python_quickstart_runs_as_written(tmp_path, monkeypatch):
 
 def test_readme_torch_dynamics_example_runs_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (block,) = [b for b in readme_python_blocks() if "class GoRightDynamics" in b]
+    (block,) = [b for b in readme_python_blocks(docs=True) if "class GoRightDynamics" in b]
     scope: dict = {}
     exec(block, scope)
     assert scope["result"].summary["eval_return_mean"] == pytest.approx(0.4)  # the corridor's optimum
@@ -85,7 +88,7 @@ def test_readme_torch_dynamics_example_runs_as_written(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_readme_cli_quickstart_runs_as_written(tmp_path):
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert "python -m classic_rl agent=dqn env=CartPole-v1\n```" in text  # the command the README gives
+    assert "&& python -m classic_rl agent=dqn env=CartPole-v1   # install and train" in text  # the README's command
     cli("agent=dqn", "env=CartPole-v1", cwd=tmp_path)
     (run_dir,) = (tmp_path / "runs" / "dqn_CartPole-v1").iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())

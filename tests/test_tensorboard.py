@@ -1,4 +1,4 @@
-"""TensorBoard: a run's event file holds exactly the scalar tags the README's table documents for its
+"""TensorBoard: a run's event file holds exactly the scalar tags the docs' table (docs/run-outputs.md) documents for its
 agent, and its hyperparameters for the HParams view in the same directory."""
 
 import re
@@ -12,7 +12,8 @@ from classic_rl.logger import HPARAM_METRICS, Logger, flatten_hparams
 from classic_rl.run import main
 from tests.conftest import ROOT, small_config
 
-README = (ROOT / "README.md").read_text()
+PAGE = (ROOT / "docs" / "run-outputs.md").read_text()  # the TensorBoard table
+DOCS = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))])
 TAG = re.compile(r"`((?:train|eval|perf|hparams)/\w+)`")
 TB_ON = {"tensorboard": True, "log_every_steps": 250}
 CONFIGS = {  # dqn: never solved in 3000 env steps; ppo: solved at its first evaluation (threshold 5)
@@ -25,8 +26,8 @@ CONFIGS = {  # dqn: never solved in 3000 env steps; ppo: solved at its first eva
 
 
 def scalar_table() -> list[tuple[set[str], list[str]]]:
-    """The rows of the README's TensorBoard scalar table: (tags, "written by" entries)."""
-    section = README.split("### What a run writes")[1].split("\n### ")[0]
+    """The rows of the docs' TensorBoard scalar table: (tags, "written by" entries)."""
+    section = PAGE.split("## TensorBoard")[1].split("\n## ")[0]
     rows = []
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -36,7 +37,7 @@ def scalar_table() -> list[tuple[set[str], list[str]]]:
 
 
 def documented(agent: str) -> tuple[set[str], set[str]]:
-    """(tags a run of `agent` with its default options writes, tags it may write), per the README."""
+    """(tags a run of `agent` with its default options writes, tags it may write), per the docs' table."""
     required, allowed = set(), set()
     for tags, entries in scalar_table():
         for entry in entries:
@@ -69,12 +70,12 @@ def test_every_scalar_is_documented_for_its_agent(run):
     required, allowed = documented(agent)
     written = set(events.Tags()["scalars"])
     assert required - written == set(), f"documented for {agent} but not written"
-    assert written - allowed == set(), f"written by {agent} but not documented for it in the README table"
+    assert written - allowed == set(), f"written by {agent} but not documented for it in docs/run-outputs.md"
 
 
-def test_every_tag_the_readme_names_is_in_the_table():
+def test_every_tag_the_docs_name_is_in_the_table():
     in_table = set().union(*(tags for tags, _ in scalar_table()))
-    assert set(TAG.findall(README)) - in_table == set()
+    assert set(TAG.findall(DOCS)) - in_table == set()
     assert set(HPARAM_METRICS) <= in_table
 
 
@@ -136,4 +137,4 @@ def test_multi_agent_runs_write_the_documented_scalars(tmp_path, agent):
     required, allowed = documented(agent)
     written = set(events.Tags()["scalars"])
     assert required - written == set(), f"documented for {agent} but not written"
-    assert written - allowed == set(), f"written by {agent} but not documented for it in the README table"
+    assert written - allowed == set(), f"written by {agent} but not documented for it in docs/run-outputs.md"

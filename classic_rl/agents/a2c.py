@@ -39,8 +39,8 @@ class A2CConfig:
     max_grad_norm: float = field(default=0.5, metadata=positive("gradient clipping by global norm"))
     # the critic learns at lr x this: with Adam and separate networks vf_coef barely sets its pace
     critic_lr_scale: float = field(default=1.0, metadata=positive("critic lr / actor lr"))
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    activation: Activation = "tanh"
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # actor's and critic's hidden widths
+    activation: Activation = "tanh"  # hidden-layer activation (nets/mlp.py)
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions)
     normalize_obs: bool = False  # running mean/std of observations
     normalize_reward: bool = False  # divide rewards by the running std of the discounted return

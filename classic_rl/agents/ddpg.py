@@ -40,7 +40,7 @@ class DDPGConfig:
     critic_lr: float = field(default=1e-3, metadata=positive("Adam learning rate of the critic(s)"))
     lr_end_fraction: float = field(default=1.0, metadata=non_negative("both lrs anneal linearly to lr x this"))
     lr_decay_steps: int = field(default=0, metadata=non_negative("env steps of the lr annealing"))
-    batch_size: int = field(default=256, metadata=positive())
+    batch_size: int = field(default=256, metadata=positive("transitions per gradient step"))
     buffer_size: int = field(default=1_000_000, metadata=positive("replay capacity in transitions"))
     learning_starts: int = field(default=10_000, metadata=non_negative("env steps of uniform random actions"))
     train_freq: int = field(default=1, metadata=positive("env steps between update rounds"))
@@ -51,14 +51,15 @@ class DDPGConfig:
     # while env steps < gradient_steps_until, rounds run `gradient_steps_early` steps instead (high early UTD)
     gradient_steps_early: Optional[int] = field(default=None, metadata=positive("gradient steps per early round"))
     gradient_steps_until: int = field(default=0, metadata=non_negative("env steps of the early phase"))
-    tau: float = field(default=0.005, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]"))
+    tau: float = field(default=0.005, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]",
+                                                                "Polyak target update: θ' ← τ θ + (1 - τ) θ'"))
     hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])  # actor and each critic
     n_step: int = field(default=1, metadata=positive("steps summed in each return"))
     twin_critics: bool = False  # TD3: y uses min(Q1', Q2'); both critics regress on it
     policy_delay: int = field(default=1, metadata=positive("critic steps per actor and target update"))
     target_noise: float = field(default=0.0, metadata=non_negative("σ of the target-action smoothing noise"))
     target_noise_clip: float = field(default=0.5, metadata=non_negative("the smoothing noise is clipped to ±this"))
-    exploration_noise: Literal["gaussian", "ou"] = "gaussian"
+    exploration_noise: Literal["gaussian", "ou"] = "gaussian"  # acting noise: Gaussian or Ornstein-Uhlenbeck
     noise_std: float = field(default=0.1, metadata=non_negative("σ of the exploration noise"))
     noise_std_end: Optional[float] = field(default=None, metadata=non_negative("anneal noise_std linearly to this"))
     noise_decay_steps: int = field(default=0, metadata=non_negative("env steps of the noise annealing"))

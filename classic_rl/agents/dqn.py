@@ -32,7 +32,7 @@ class DQNConfig:
     # Adam's ε: Rainbow uses 1.5e-4 (Hessel et al. 2018, Table 1); a large ε shrinks the steps once
     # the TD errors (and so the gradients) are small, instead of normalising them back up to lr
     adam_eps: float = field(default=1e-8, metadata=positive("Adam's denominator ε"))
-    batch_size: int = field(default=64, metadata=positive())
+    batch_size: int = field(default=64, metadata=positive("transitions per gradient step"))
     buffer_size: int = field(default=100_000, metadata=positive("replay capacity in transitions"))
     learning_starts: int = field(default=1_000, metadata=non_negative("env steps before learning"))
     train_freq: int = field(default=4, metadata=positive("env steps between update rounds"))
@@ -41,12 +41,13 @@ class DQNConfig:
     # rounds (a burst on the warm-up data); false: rounds start at learning_starts, as SB3 and CleanRL
     catch_up_warmup: bool = False
     target_update_interval: int = field(default=500, metadata=positive("gradient steps between target updates"))
-    tau: float = field(default=1.0, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]; 1 = hard copy"))
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
+    tau: float = field(default=1.0, metadata=check(lambda v: 0 < v <= 1, "a number in (0, 1]; 1 = hard copy",
+                                                             "target update: θ' ← τ θ + (1 - τ) θ'"))
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # widths of the MLP's hidden layers
     layer_norm: bool = False  # LayerNorm between each hidden layer and its activation (nets/mlp.py MLP)
     scale_obs: bool = False  # map finite observation bounds onto [-1, 1] at the net's input (nets/mlp.py ObsEncoder)
-    epsilon_start: float = field(default=1.0, metadata=unit_interval())
-    epsilon_end: float = field(default=0.05, metadata=unit_interval())
+    epsilon_start: float = field(default=1.0, metadata=unit_interval("ε-greedy: ε at the start"))
+    epsilon_end: float = field(default=0.05, metadata=unit_interval("ε after epsilon_decay_steps"))
     epsilon_decay_steps: int = field(default=10_000, metadata=non_negative("env steps of ε annealing"))
     max_grad_norm: float = field(default=10.0, metadata=positive("gradient clipping by global norm"))
     double: bool = False  # online net picks argmax_a' Q(s', a'), target net evaluates it (van Hasselt 2016)
@@ -65,7 +66,7 @@ class DQNConfig:
     distributional: bool = False  # C51 (Bellemare et al. 2017): a categorical distribution over returns
     num_atoms: int = field(default=51, metadata=check(lambda v: v >= 2, ">= 2", "atoms of the C51 support"))
     v_min: float = -10.0  # the C51 support spans [v_min, v_max]: cover the env's discounted returns
-    v_max: float = 10.0
+    v_max: float = 10.0  # the upper end of that range
     # scalar Q: clamp the TD target to [v_min, v_max], the range every discounted return lies in (as
     # C51's support does). Q* is inside, so the fixed point is unchanged; over-estimation past it is cut
     clip_target: bool = False

@@ -37,6 +37,7 @@ class GRPOConfig:
     scale_rewards: Literal["group", "batch", "none"] = "group"  # none: Dr. GRPO
     epsilon_low: float = field(default=0.2, metadata=positive("ratio clipped below at 1 - ε_low"))
     epsilon_high: float = field(default=0.2, metadata=positive("ratio clipped above at 1 + ε_high (DAPO: 0.28)"))
+    # how token losses average: over all tokens, per sequence then over sequences, or summed per sequence
     loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum"] = "seq_mean_token_mean"
     importance_sampling: Literal["token", "sequence"] = "token"  # sequence: GSPO
     beta: float = field(default=0.0, metadata=non_negative("k3 KL-to-reference coefficient; 0: no reference"))
@@ -49,7 +50,7 @@ class GRPOConfig:
     ent_coef: float = field(default=0.0, metadata=non_negative("entropy-bonus coefficient"))
     weight_decay: float = field(default=0.0, metadata=non_negative("AdamW weight decay"))
     hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # classic envs: the MLP policy
-    activation: Activation = "tanh"
+    activation: Activation = "tanh"  # classic envs: hidden-layer activation
 
     def __post_init__(self) -> None:
         if self.epsilon_low >= 1:

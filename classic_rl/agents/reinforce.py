@@ -29,7 +29,7 @@ from classic_rl.returns import complete_episode_mask, reward_to_go
 @dataclass(frozen=True)
 class ReinforceConfig:
     name: Literal["reinforce"] = "reinforce"
-    baseline: Literal["none", "mean", "value"] = "value"
+    baseline: Literal["none", "mean", "value"] = "value"  # b in G_t - b: none, the batch mean, or a learned V(s_t)
     gamma: float = field(default=0.99, metadata=unit_interval("discount factor"))
     lr: float = field(default=1e-3, metadata=positive("Adam learning rate"))
     lr_end: Optional[float] = field(default=None, metadata=non_negative("anneal lr linearly to this"))
@@ -41,8 +41,8 @@ class ReinforceConfig:
     max_grad_norm: float = field(default=0.5, metadata=positive("gradient clipping by global norm"))
     # the critic learns at lr x this: with Adam and separate networks vf_coef barely sets its pace
     critic_lr_scale: float = field(default=1.0, metadata=positive("critic lr / actor lr"))
-    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])
-    activation: Activation = "tanh"
+    hidden_sizes: list[int] = field(default_factory=lambda: [64, 64])  # actor's and critic's hidden widths
+    activation: Activation = "tanh"  # hidden-layer activation (nets/mlp.py)
     log_std_init: float = 0.0  # initial log σ of the Gaussian policy (Box actions)
     normalize_obs: bool = False  # running mean/std of observations
     normalize_reward: bool = False  # divide rewards by the running std of the discounted return

@@ -36,7 +36,7 @@ class TabularConfig:
     alpha_end: Optional[float] = field(default=None, metadata=step_size)  # anneal α linearly to this (null: constant)
     alpha_decay_steps: int = field(default=0, metadata=non_negative("env steps of the α annealing"))
     gamma: float = field(default=0.99, metadata=unit_interval("discount factor"))
-    epsilon_start: float = field(default=1.0, metadata=unit_interval())
+    epsilon_start: float = field(default=1.0, metadata=unit_interval("ε-greedy: ε at the start"))
     epsilon_end: float = field(default=0.05, metadata=unit_interval())  # = epsilon_start: constant ε
     epsilon_decay_steps: int = field(default=10_000, metadata=non_negative("env steps of ε annealing"))
     q_init: float = field(default=0.0, metadata=check(math.isfinite, "a finite number"))  # optimism explores
