@@ -3,6 +3,7 @@
     python experiments/ppo_throughput.py                          # 4096 envs, CPU, 2 torch threads
     python experiments/ppo_throughput.py --threads 1 --seeds 0 1 2
     python experiments/ppo_throughput.py --device cuda --num-envs 65536
+    python experiments/ppo_throughput.py --seeds 0 1 2 3 4 --sb3       # and Stable-Baselines3's PPO, same run
 
 Each run is the plain command line with the `+experiment=ppo_cartpole_4096` settings (collection,
 GAE and the updates all included; evaluation excluded, as in every `train_seconds`), in its own
@@ -12,6 +13,9 @@ process. Reports, per run:
 - end-to-end env steps/s: env_steps / train_seconds of the whole run, warm-up and compilation included,
 - env steps per CPU-second (train_cpu_seconds: all threads of the process),
 - when the run first reached evaluation >= 475, and the final evaluation.
+With --sb3, each seed also trains Stable-Baselines3's PPO on CartPole-v1 with rl-baselines3-zoo's tuned
+settings (8 envs, experiments/compare_sb3.py ZOO; the zoo's 100k env steps) in its own process with the
+same torch threads, and the ratio of the medians is reported: env steps/s of `model.learn`, no evaluation.
 Writes experiments/results/ppo_throughput.{md,json}.
 """
 
@@ -54,6 +58,39 @@ def run(seed: int, args: argparse.Namespace, workdir: Path) -> dict:
     }
 
 
+def sb3_worker(seed: int, threads: int, out: Path) -> None:
+    """Train SB3's PPO with the zoo's CartPole-v1 settings in this process; write env steps and seconds."""
+    import time
+
+    import torch
+
+    torch.set_num_threads(threads)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from compare_sb3 import ZOO, _sb3_kwargs
+    from stable_baselines3 import PPO, __version__
+    from stable_baselines3.common.env_util import make_vec_env
+
+    spec = ZOO[("ppo", "CartPole-v1")]
+    venv = make_vec_env("CartPole-v1", n_envs=spec["n_envs"], seed=seed)
+    model = PPO("MlpPolicy", venv, seed=seed, device="cpu", verbose=0, **_sb3_kwargs("ppo", spec, None))
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    model.learn(total_timesteps=spec["n_timesteps"])
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    out.write_text(json.dumps({"seed": seed, "sb3_version": __version__, "num_envs": spec["n_envs"],
+                               "env_steps": model.num_timesteps, "train_seconds": round(wall, 3),
+                               "env_steps_per_second": model.num_timesteps / wall,
+                               "sps_per_cpu_second": model.num_timesteps / cpu}))
+
+
+def run_sb3(seed: int, threads: int, workdir: Path) -> dict:
+    out = workdir / f"sb3_seed{seed}.json"
+    cmd = [sys.executable, __file__, "--sb3-worker", str(seed), "--threads", str(threads), "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if proc.returncode != 0:
+        raise SystemExit(f"sb3 seed {seed} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(out.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -62,9 +99,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the machine has 2 cores)")
     parser.add_argument("--total-steps", type=int, default=8_000_000)
     parser.add_argument("--out", type=Path, default=RESULTS / "ppo_throughput")
+    parser.add_argument("--sb3", action="store_true", help="also Stable-Baselines3's PPO (zoo settings), same run")
+    parser.add_argument("--sb3-worker", type=int, metavar="SEED", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, after --")
     args = parser.parse_args()
-    rows = []
+    if args.sb3_worker is not None:
+        return sb3_worker(args.sb3_worker, args.threads, args.out)
+    rows, sb3_rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             rows.append(run(seed, args, Path(tmp)))
@@ -72,11 +113,20 @@ def main() -> None:
             print(f"seed {seed}: steady {r['steady_sps']:,.0f} env steps/s, end to end {r['end_to_end_sps']:,.0f}, "
                   f"{r['sps_per_cpu_second']:,.0f} per CPU-s; solved at {r['solved_at_step']} steps "
                   f"({r['solved_at_seconds']} s); final eval {r['eval_return_mean']:.1f}", flush=True)
+            if args.sb3:
+                sb3_rows.append(run_sb3(seed, args.threads, Path(tmp)))
+                print(f"seed {seed}: SB3 {sb3_rows[-1]['env_steps_per_second']:,.0f} env steps/s", flush=True)
     med = {k: statistics.median(r[k] for r in rows) for k in ("steady_sps", "end_to_end_sps", "sps_per_cpu_second")}
+    sb3 = None
+    if sb3_rows:
+        sb3_median = statistics.median(r["env_steps_per_second"] for r in sb3_rows)
+        sb3 = {"runs": sb3_rows, "median_env_steps_per_second": sb3_median,
+               "end_to_end_ratio": med["end_to_end_sps"] / sb3_median}
     setting = {"device": args.device, "num_envs": args.num_envs, "threads": args.threads,
                "total_steps": args.total_steps, "overrides": args.overrides}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"setting": setting, "median": med, "runs": rows}, indent=2))
+    args.out.with_suffix(".json").write_text(json.dumps({"setting": setting, "median": med, "runs": rows, **({"sb3": sb3} if sb3 else {})},
+                                                   indent=2))
     lines = [f"PPO CartPole-v1, {args.num_envs} torch-native envs, device={args.device}, {args.threads} torch "
              f"thread(s), `+experiment=ppo_cartpole_4096` {' '.join(args.overrides)}", "",
              "| seed | steady env steps/s | end-to-end env steps/s | env steps per CPU-s | solved at step | "
@@ -87,6 +137,11 @@ def main() -> None:
                      f"{r['eval_return_mean']:.1f} |")
     lines.append(f"| median | {med['steady_sps']:,.0f} | {med['end_to_end_sps']:,.0f} | "
                  f"{med['sps_per_cpu_second']:,.0f} | | | |")
+    if sb3:
+        lines += ["", f"Stable-Baselines3 {sb3_rows[0]['sb3_version']} PPO, rl-baselines3-zoo's CartPole-v1 settings "
+                  f"({sb3_rows[0]['num_envs']} envs), same run and threads: median "
+                  f"{sb3['median_env_steps_per_second']:,.0f} env steps/s; classic_rl end to end / SB3 = "
+                  f"{sb3['end_to_end_ratio']:,.0f}x"]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -480,7 +480,8 @@ def ppo_throughput_page() -> Rendered:
     s, med, runs = data["setting"], data["median"], data["runs"]
     command = (f"python experiments/ppo_throughput.py --seeds {' '.join(str(r['seed']) for r in runs)} "
                f"--device {s['device']} --num-envs {s['num_envs']} --threads {s['threads']} "
-               f"--total-steps {s['total_steps']}" + (" -- " + " ".join(s["overrides"]) if s.get("overrides") else ""))
+               f"--total-steps {s['total_steps']}")
+    command += (" --sb3" if data.get("sb3") else "") + (" -- " + " ".join(s["overrides"]) if s.get("overrides") else "")
     hardware = f"{HARDWARE['ppo_throughput']}; device={s['device']}, {s['threads']} torch thread(s)"
     what = (f"End-to-end PPO training throughput on CartPole-v1 with {s['num_envs']:,} torch-native envs "
             "(`+experiment=ppo_cartpole_4096`: collection, GAE and the updates included, evaluation excluded), "
@@ -499,6 +500,20 @@ def ppo_throughput_page() -> Rendered:
                  f"{count(med['sps_per_cpu_second'])} | | | |")
     headline = (f"{count(med['end_to_end_sps'])} env steps/s end to end, {count(med['steady_sps'])} steady "
                 f"(median of {len(runs)} seeds)")
+    sb3 = data.get("sb3")
+    if sb3:
+        first = sb3["runs"][0]
+        lines += ["", "## Stable-Baselines3 in the same run", "",
+                  f"Stable-Baselines3 {first['sb3_version']}'s PPO with rl-baselines3-zoo's CartPole-v1 settings "
+                  f"({first['num_envs']} envs, {count(first['env_steps'])} env steps, `model.learn` timed, no "
+                  f"evaluation), each seed in its own process with the same torch threads, after classic_rl's run "
+                  f"of that seed.", "",
+                  "| seed | SB3 env steps/s | SB3 env steps per CPU-s |", "|---:|---:|---:|"]
+        lines += [f"| {r['seed']} | {count(r['env_steps_per_second'])} | {count(r['sps_per_cpu_second'])} |"
+                  for r in sb3["runs"]]
+        lines += [f"| median | {count(sb3['median_env_steps_per_second'])} | |", "",
+                  f"classic_rl's end-to-end median over SB3's median: **{sb3['end_to_end_ratio']:,.0f}x**."]
+        headline += f"; {sb3['end_to_end_ratio']:,.0f}x Stable-Baselines3's PPO in the same run"
     return Rendered(join(lines), headline, command)
 
 
