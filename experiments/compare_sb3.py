@@ -428,9 +428,9 @@ def run_pair(agent: str, env: str, seeds: list[int], args, pool: ThreadPoolExecu
     return row
 
 
-def write_table(rows: list[dict]) -> None:
+def write_table(rows: list[dict], name: str = "compare_sb3", seeds: list[int] | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "compare_sb3.json").write_text(json.dumps({"rows": rows}, indent=2))
+    (RESULTS / f"{name}.json").write_text(json.dumps({"rows": rows, **({"seeds": seeds} if seeds else {})}, indent=2))
     notes = [f"- {r['agent']} {r['env']}: {r['note']}" for r in rows if r["note"]]
     evals = [f"{r['agent']} {r['env']}: every {r['eval']['every_steps']} env steps, {r['eval']['episodes']} episodes"
              for r in rows]
@@ -446,7 +446,7 @@ def write_table(rows: list[dict]) -> None:
             f"{os.getloadavg()[2]:.1f} on {os.cpu_count()} CPUs).\n\n"
             "Evaluation (both libraries): " + "; ".join(evals) + ".\n\n"
             + markdown(rows) + ("\n" + "\n".join(notes) + "\n" if notes else ""))
-    (RESULTS / "compare_sb3.md").write_text(text)
+    (RESULTS / f"{name}.md").write_text(text)
 
 
 def main() -> None:
@@ -464,6 +464,8 @@ def main() -> None:
                         help="classic (default): SB3 trains for the classic_rl config's train.total_steps, the "
                              "same budget (the zoo's schedules kept, stretched when the budget is longer); "
                              "zoo: SB3 trains for the zoo's n_timesteps")
+    parser.add_argument("--out", default="compare_sb3", help="results name: experiments/results/OUT.{md,json} "
+                                                                 "(e.g. compare_sb3_heldout for seeds not used in tuning)")
     args = parser.parse_args()
     pairs = []
     for p in args.pairs:
@@ -474,21 +476,21 @@ def main() -> None:
     if not args.skip_sb3 and not sb3_installed():
         raise SystemExit(SB3_MISSING)
     # rows of pairs not in this run are kept from the previous table
-    old = RESULTS / "compare_sb3.json"
+    old = RESULTS / f"{args.out}.json"
     rows = {(r["agent"], r["env"]): r for r in json.loads(old.read_text())["rows"]} if old.exists() else {}
     order = {pair: i for i, pair in enumerate(PAIRS)}
     with ThreadPoolExecutor(args.jobs) as pool:
         for agent, env in pairs:
             print(f"{agent} {env}", flush=True)
             rows[(agent, env)] = run_pair(agent, env, args.seeds, args, pool)
-            write_table(sorted(rows.values(), key=lambda r: order[(r["agent"], r["env"])]))
+            write_table(sorted(rows.values(), key=lambda r: order[(r["agent"], r["env"])]), args.out, args.seeds)
         # classic_rl agents that were missing may have landed while the others ran
         for agent, env in pairs:
             if rows[(agent, env)]["classic_rl"] is None and not args.skip_classic and classic_available(agent, env)[0]:
                 print(f"{agent} {env}: classic_rl agent now available, running it", flush=True)
                 rows[(agent, env)] = run_pair(agent, env, args.seeds, args, pool)
-                write_table(sorted(rows.values(), key=lambda r: order[(r["agent"], r["env"])]))
-    print((RESULTS / "compare_sb3.md").read_text())
+                write_table(sorted(rows.values(), key=lambda r: order[(r["agent"], r["env"])]), args.out, args.seeds)
+    print((RESULTS / f"{args.out}.md").read_text())
 
 
 if __name__ == "__main__":

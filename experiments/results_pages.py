@@ -317,6 +317,15 @@ def compare_sb3_page() -> Rendered:
     if runs.is_dir():
         lines += [f"Each run's record (evaluations, CPU-seconds): `experiments/results/compare_sb3_runs/` "
                   f"({len(list(runs.glob('*.json')))} files).", ""]
+    for path in sorted(RESULTS.glob("compare_sb3_*.json")):  # the same comparison on other seeds
+        other = load(path.name)
+        seeds = other.get("seeds") or next(r["classic_rl"]["seeds"] for r in other["rows"] if r.get("classic_rl"))
+        pairs = " ".join(f"{r['agent']}:{r['env']}" for r in other["rows"])
+        seed_text = " ".join(map(str, seeds))
+        lines += [f"## Seeds {seed_text}", "",
+                  f"The same comparison on seeds {seed_text}, which no tuned config was chosen on: "
+                  f"`python experiments/compare_sb3.py --pairs {pairs} --seeds {seed_text} --jobs 2 "
+                  f"--out {path.stem}`.", "", mod.markdown(other["rows"]), ""]
     ratios = [x for x in (r["ratio_sb3_over_classic"]["median_cpu_seconds_to_threshold"] for r in rows
                           if r.get("ratio_sb3_over_classic")) if not is_missing(x)]
     headline = (f"SB3 takes {min(ratios):.1f}x to {max(ratios):.1f}x classic_rl's CPU-seconds to the threshold "
@@ -828,7 +837,8 @@ class Page(NamedTuple):
 PAGES = [
     Page("classic.md", "Classic control suite", ("classic.json",), classic),
     Page("catch_up_off.md", "Classic suite without the warm-up catch-up", ("catch_up_off.json",), catch_up_off),
-    Page("compare_sb3.md", "classic_rl and Stable-Baselines3", ("compare_sb3.json",), compare_sb3_page),
+    Page("compare_sb3.md", "classic_rl and Stable-Baselines3", ("compare_sb3.json", "compare_sb3_*.json"),
+         compare_sb3_page),
     Page("value_based.md", "Value-based agents",
          ("value_based.json", "value_based_seeds*.json", "dqn_cartpole_5seeds.json"), value_based_page),
     Page("seeds.md", "Seeds", ("seeds_*.json",), seeds_page),

@@ -227,13 +227,16 @@ class DQN:
         set_lr(self.optimizer, self.lr)
         if c.prioritized:
             self.buffer.beta = self.beta
-        for _ in range(rounds * c.gradient_steps):
+        steps = rounds * c.gradient_steps
+        # uniform replay: the update's batches in one draw (the buffer does not change during the update)
+        batches = None if c.prioritized else iter(self.buffer.sample_many(steps, c.batch_size, self.generator))
+        for _ in range(steps):
             if c.noisy:  # fresh, independent noise for the online and the target net (Fortunato et al. eq. 7)
                 rows = c.batch_size if c.noisy_per_sample else None
                 reset_noise(self.q, self.generator, rows)
                 if c.noisy_target:
                     reset_noise(self.q_target, self.generator, rows)
-            batch = self.buffer.sample(c.batch_size, self.generator)
+            batch = self.buffer.sample(c.batch_size, self.generator) if batches is None else next(batches)
             loss, priority, q_mean = self.loss(batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -31,6 +31,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.tree.update(where, (self.max_priority**self.alpha).expand(where.shape[0]))
         return where
 
+    def sample_many(self, count: int, batch_size: int, generator: torch.Generator) -> list[Batch]:
+        raise NotImplementedError("prioritized batches depend on the priorities each step updates: call sample")
+
     def sample(self, batch_size: int, generator: torch.Generator) -> Batch:
         # stratified: one uniform draw in each of batch_size equal slices of the total mass (paper App. B.2.1)
         total = self.tree.total

@@ -92,6 +92,14 @@ class ReplayBuffer:
         """Uniform sample with replacement of `batch_size` stored transitions."""
         return self.gather(self.sample_indices(batch_size, generator))
 
+    def sample_many(self, count: int, batch_size: int, generator: torch.Generator) -> list[Batch]:
+        """`count` independent uniform batches, drawn and gathered at once (one draw and one gather per
+        field instead of `count`): the same distribution as `count` calls of `sample` while the buffer
+        does not change in between."""
+        whole = self.gather(self.sample_indices(count * batch_size, generator))
+        parts = [field.split(batch_size) if field is not None else [None] * count for field in whole]
+        return [Batch(*fields) for fields in zip(*parts)]
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "pos": self.pos,

@@ -45,3 +45,29 @@ def test_state_dict_round_trip():
     assert (other.pos, other.size) == (buf.pos, buf.size)
     for k in ReplayBuffer.FIELDS:
         assert torch.equal(other.storage[k], buf.storage[k])
+
+
+def test_sample_many_draws_count_independent_uniform_batches_at_once():
+    buf = make(100)
+    add_range(buf, 0, 10)
+    batches = buf.sample_many(50, 16, torch.Generator().manual_seed(0))
+    assert len(batches) == 50 and all(b.obs.shape == (16, 2) and b.indices.shape == (16,) for b in batches)
+    for b in batches:  # every row is a stored transition, fields aligned
+        assert torch.equal(b.reward, b.indices.float()) and torch.equal(b.next_obs[:, 0], b.reward + 0.5)
+    # the same draw as one sample of 50 x 16 rows, cut in order
+    whole = buf.sample(50 * 16, torch.Generator().manual_seed(0))
+    assert torch.equal(torch.cat([b.indices for b in batches]), whole.indices)
+    counts = torch.bincount(whole.indices, minlength=10).float()
+    assert counts.min() > 0.6 * counts.mean()  # uniform over the filled part
+    assert batches[0].weights is None
+
+
+def test_prioritized_buffer_refuses_to_draw_batches_ahead():
+    import pytest
+
+    from classic_rl.buffers import PrioritizedReplayBuffer
+
+    buf = PrioritizedReplayBuffer(10, (2,), torch.float32, (), torch.int64)
+    add_range(buf, 0, 5)
+    with pytest.raises(NotImplementedError):
+        buf.sample_many(2, 4, torch.Generator().manual_seed(0))
