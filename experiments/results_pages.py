@@ -323,7 +323,8 @@ def compare_sb3_page() -> Rendered:
         pairs = " ".join(f"{r['agent']}:{r['env']}" for r in other["rows"])
         seed_text = " ".join(map(str, seeds))
         lines += [f"## Seeds {seed_text}", "",
-                  f"The same comparison on seeds {seed_text}, which no tuned config was chosen on: "
+                  f"The same comparison on seeds {seed_text}"
+                  + (", which no tuned config was chosen on" if "heldout" in path.stem else "") + ": "
                   f"`python experiments/compare_sb3.py --pairs {pairs} --seeds {seed_text} --jobs 2 "
                   f"--out {path.stem}`.", "", mod.markdown(other["rows"]), ""]
     ratios = [x for x in (r["ratio_sb3_over_classic"]["median_cpu_seconds_to_threshold"] for r in rows
