@@ -228,8 +228,10 @@ class DQN:
         if c.prioritized:
             self.buffer.beta = self.beta
         steps = rounds * c.gradient_steps
-        # uniform replay: the update's batches in one draw (the buffer does not change during the update)
-        batches = None if c.prioritized else iter(self.buffer.sample_many(steps, c.batch_size, self.generator))
+        # uniform replay: the update's batches in one draw (the buffer does not change during the update); the
+        # same indices as one draw per step, unless noisy nets draw their noise from the generator in between
+        batches = None if c.prioritized or c.noisy else iter(self.buffer.sample_many(steps, c.batch_size,
+                                                                                       self.generator))
         for _ in range(steps):
             if c.noisy:  # fresh, independent noise for the online and the target net (Fortunato et al. eq. 7)
                 rows = c.batch_size if c.noisy_per_sample else None

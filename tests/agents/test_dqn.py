@@ -49,8 +49,8 @@ def test_update_matches_hand_computed_td_loss():
     agent.observe(Transition(obs, torch.tensor([0, 1]), torch.tensor([1.0, 1.0]), obs,
                              torch.tensor([True, False]), torch.tensor([False, True])))
     sampled = []
-    sample = agent.buffer.sample
-    agent.buffer.sample = lambda *a: sampled.append(sample(*a)) or sampled[-1]
+    sample_many = agent.buffer.sample_many  # uniform replay: the update draws its batches at once
+    agent.buffer.sample_many = lambda *a: sampled.extend(sample_many(*a)) or sampled
     assert agent.ready()
     stats = agent.update()
     # targets: terminated row -> 1; truncated row -> 1 + 0.5 * max(1, 3) = 2.5; Q(s, a) = 0
@@ -292,3 +292,21 @@ def test_clip_target_clamps_td_targets_to_the_return_range():
         assert agent.target(batch).tolist() == expected
     with pytest.raises(ConfigError, match="v_min"):
         DQNConfig(clip_target=True, v_min=1.0, v_max=1.0)
+
+
+def test_drawing_an_updates_batches_at_once_trains_exactly_as_one_draw_per_step():
+    """Uniform replay: `sample_many` takes the indices one draw per gradient step would, so the
+    update, and the whole run after it, is the same bit for bit."""
+    env = envs.make("CartPole-v1", 4)
+    trained = []
+    for at_once in (True, False):
+        torch.manual_seed(0)
+        agent = make_dqn(env, train_freq=16, gradient_steps=5, batch_size=8, lr=1e-2)
+        if not at_once:  # the reference: a separate draw for every gradient step
+            agent.buffer.sample_many = lambda count, size, g, b=agent.buffer: [b.sample(size, g) for _ in range(count)]
+        collect(agent, env, 4)
+        agent.update()
+        trained.append([p.detach().clone() for p in agent.q.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*trained))
+    assert not all(torch.equal(a, b) for a, b in zip(trained[0], agents.make(
+        DQNConfig(buffer_size=1000, batch_size=8, learning_starts=0), env.spec).q.parameters()))  # it did train
