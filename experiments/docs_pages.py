@@ -91,12 +91,15 @@ def type_name(tp: Any) -> str:
 
 
 def allowed(f: dataclasses.Field, tp: Any) -> str:
+    """The field's range check, else the values its type spells out (Literal choices, and in a union bool and null)."""
     if "check" in f.metadata:
         return f.metadata["check"][1]
     names = []
     for part in (typing.get_args(tp) if typing.get_origin(tp) not in (Literal, None) else (tp,)):
         if typing.get_origin(part) is Literal:
             names += [str(a).lower() if isinstance(a, bool) else str(a) for a in typing.get_args(part)]
+        elif part is bool:
+            names += ["true", "false"]
         elif part is type(None):
             names.append("null")
     return " | ".join(names) if len(names) > 1 or typing.get_origin(tp) is Literal else ""

@@ -49,9 +49,9 @@ def test_no_history_wording(pattern):
     assert not hits, "history wording in product files:\n" + "\n".join(hits)
 
 
-def test_session_check_catches_it(tmp_path):
-    assert re.search(HISTORY[0], "measured in session 14", flags=re.IGNORECASE)
-    assert not re.search(HISTORY[0], "the HParams session view".replace("HParams session", ""), flags=re.IGNORECASE)
+def test_session_pattern_matches_the_word_but_not_tensorboards_term():
+    assert re.search(HISTORY[0], "Session", flags=re.IGNORECASE)
+    assert not re.search(HISTORY[0], "TensorBoard's HParams session view", flags=re.IGNORECASE)
 
 
 def test_tuned_configs_keep_a_short_rationale():
