@@ -15,7 +15,8 @@ included, evaluation excluded, divided by the number of updates), peak resident 
 TRL side (needs `pip install trl datasets`): GRPOTrainer for --trl-steps steps with the same
 settings (16 completions per step = 2 prompts x 8, 16 new tokens, lr, β = 0, one iteration, the
 GRPO loss, constant lr, no gradient checkpointing, fp32, torch threads as classic_rl's), timed per
-step by a callback; its accuracy is not measured (it runs only a few steps).
+step by a callback; its accuracy is not measured (it runs only a few steps). TRL is timed twice: as
+installed, then with the malloc setting every classic_rl run applies (classic_rl.run.keep_freed_memory).
 Writes experiments/results/lm_grpo.{md,json}.
 """
 
@@ -68,8 +69,9 @@ def run_classic(agent: str, overrides: list[str], workdir: Path, threads: int, e
 
 
 # ---------------------------------------------------------------------------------------------- TRL
-def trl_worker(steps: int, lr: float, threads: int, seed: int, out: Path) -> None:
-    """Runs in its own process: TRL GRPOTrainer on the cached SmolLM2, timing every step."""
+def trl_worker(steps: int, lr: float, threads: int, seed: int, out: Path, keep_memory: bool = False) -> None:
+    """Runs in its own process: TRL GRPOTrainer on the cached SmolLM2, timing every step; `keep_memory`: with
+    classic_rl's malloc setting (run.keep_freed_memory), which every classic_rl run applies."""
     import resource
 
     import torch
@@ -82,6 +84,10 @@ def trl_worker(steps: int, lr: float, threads: int, seed: int, out: Path) -> Non
     from classic_rl.lm.model import load
 
     torch.set_num_threads(threads)
+    if keep_memory:
+        from classic_rl.run import keep_freed_memory
+
+        keep_freed_memory()
     lm = load(ModelConfig(name="smollm2-135m"), "cpu", seed=seed)
     rows = arith_rows()["train"]  # classic_rl's text-arith training rows, with the same reward function
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": r["prompt"]}], "answer": r["answer"]}
@@ -114,10 +120,10 @@ def trl_worker(steps: int, lr: float, threads: int, seed: int, out: Path) -> Non
     out.write_text(json.dumps({"step_seconds": times, "peak_memory_mb": round(peak, 1)}))
 
 
-def run_trl(steps: int, lr: float, threads: int, workdir: Path) -> dict:
-    out = workdir / "trl.json"
+def run_trl(steps: int, lr: float, threads: int, workdir: Path, keep_memory: bool = False) -> dict:
+    out = workdir / f"trl{'_kept' if keep_memory else ''}.json"
     cmd = [sys.executable, __file__, "--trl-worker", "--trl-steps", str(steps), "--lr", str(lr),
-           "--threads", str(threads), "--worker-out", str(out)]
+           "--threads", str(threads), "--worker-out", str(out)] + (["--keep-freed-memory"] if keep_memory else [])
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"TRL run failed:\n{proc.stderr[-3000:]}")
@@ -139,6 +145,10 @@ def table(result: dict) -> str:
              f"{round(sum(t['step_seconds']), 1) if t else '-'}, {t['steps'] if t else '-'} |"]
     if t:
         lines.append(f"\nclassic_rl / TRL seconds per update: **{c['seconds_per_update'] / t['seconds_per_update']:.2f}**")
+    if k := result.get("trl_kept_memory"):
+        lines.append(f"\nTRL with classic_rl's malloc setting (`classic_rl.run.keep_freed_memory`): {k['seconds_per_update']} "
+                     f"s per update, peak memory {k['peak_memory_mb']} MB; classic_rl / that: "
+                     f"{c['seconds_per_update'] / k['seconds_per_update']:.2f}")
     lines.append(f"\nheld-out accuracy over training (env step, training seconds, accuracy): {c['accuracy_curve']}")
     lines.append(f"\ncommand: `{c['command']}`")
     return "\n".join(lines) + "\n"
@@ -155,16 +165,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "lm_grpo")
     parser.add_argument("--trl-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--keep-freed-memory", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for classic_rl, after --")
     args = parser.parse_args()
     if args.trl_worker:
-        return trl_worker(args.trl_steps, args.lr, args.threads, 0, args.worker_out)
+        return trl_worker(args.trl_steps, args.lr, args.threads, 0, args.worker_out, args.keep_freed_memory)
     with tempfile.TemporaryDirectory() as tmp:
         result = {"classic_rl": run_classic(args.agent, args.overrides, Path(tmp), args.threads, args.env)}
         print(json.dumps({k: v for k, v in result["classic_rl"].items() if k != "reward_curve"}), flush=True)
         if not args.skip_trl and args.env == "text-arith":
             result["trl"] = run_trl(args.trl_steps, args.lr, args.threads, Path(tmp))
             print(json.dumps(result["trl"]), flush=True)
+            # the same TRL run with classic_rl's malloc setting: how much of the ratio is the allocator
+            result["trl_kept_memory"] = run_trl(args.trl_steps, args.lr, args.threads, Path(tmp), keep_memory=True)
+            print(json.dumps(result["trl_kept_memory"]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2))
     args.out.with_suffix(".md").write_text(table(result))

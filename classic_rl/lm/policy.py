@@ -71,15 +71,18 @@ class LMPolicy(nn.Module):
         self._context: torch.Tensor | None = None  # the observation the cache holds (columns < P + t)
         self._t = 0
         self.min_shared_prefix = 4  # prompts sharing at least this many leading tokens encode them once
+        self.pack_tokens = 1024  # tokens per scoring forward (attention within one costs their square)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         params = [p for p in self.model.parameters() if p.requires_grad]
         return params + ([] if self.value_head is None else list(self.value_head.parameters()))
 
     def _logits(self, logits: torch.Tensor) -> torch.Tensor:
-        logits = logits.float() / self.temperature
+        logits = logits.float()  # no copy at temperature 1 with nothing banned: [n, T, V] is large
+        if self.temperature != 1.0:
+            logits = logits / self.temperature
         if self._banned is not None:
-            logits[..., self._banned] = float("-inf")
+            logits = logits.index_fill(-1, torch.tensor([self._banned], device=logits.device), float("-inf"))
         return logits
 
     # ------------------------------------------------------------------ acting with a KV cache
@@ -90,18 +93,10 @@ class LMPolicy(nn.Module):
 
     def _forward(self, tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any = None,
                  keep: int = 1, hidden: bool = False, model: nn.Module | None = None):
-        """One forward of `tokens` [n, w] (token ids, or their embeddings [n, w, H] from `_embed`)."""
-        inputs = {"inputs_embeds": tokens} if tokens.is_floating_point() else {"input_ids": tokens}
-        return (model or self.model)(**inputs, attention_mask=mask.long(), position_ids=positions,
+        """One forward of token ids [n, w]; `mask` is the 2-D padding mask [n, W] or a 4-D additive one."""
+        return (model or self.model)(input_ids=tokens, attention_mask=mask if mask.dim() == 4 else mask.long(), position_ids=positions,
                                      use_cache=cache is not None, logits_to_keep=keep, output_hidden_states=hidden,
                                      **({self._cache_kw: cache} if cache is not None else {}))
-
-    def _embed(self, model: nn.Module | None, *tokens: torch.Tensor) -> list[torch.Tensor]:
-        """Embeddings [*t.shape, H] of several token tensors in one lookup: the forwards of one pass then
-        share one embedding backward (one dense gradient of the vocabulary's table instead of one each)."""
-        table = (model or self.model).get_input_embeddings()
-        flat = table(torch.cat([t.reshape(-1) for t in tokens])).split([t.numel() for t in tokens])
-        return [v.view(*t.shape, -1) for v, t in zip(flat, tokens)]
 
     @torch.no_grad()
     def act_step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -129,7 +124,7 @@ class LMPolicy(nn.Module):
             context = obs[:, : P + t]
             if t == 0:  # a new round: encode each distinct prompt once, copy its cache to its rows
                 prompts, rows = torch.unique(context, dim=0, return_inverse=True)
-                out, self._cache, mask, last, _ = self._encode_prompts(prompts, hidden=hidden)
+                out, self._cache, mask, last = self._encode_prompts(prompts, hidden=hidden)
                 self._cache.reorder_cache(rows)
                 self._mask, self._positions = mask[rows], last[rows]
                 out.logits = out.logits[rows]
@@ -155,7 +150,7 @@ class LMPolicy(nn.Module):
         """-> (action [N], log π(action) [N], V [N] or zeros): sampled, or greedy when explore=False."""
         logits, value = self.act_step(obs)
         dist = Categorical(logits)
-        action = dist.sample(generator) if explore else dist.mode()
+        action = dist.sample_by_cdf(generator) if explore else dist.mode()  # one uniform per row, not per token
         if value is None:
             value = torch.zeros(obs.shape[0], device=obs.device)
         return action, action, dist.log_prob(action), value
@@ -169,63 +164,100 @@ class LMPolicy(nn.Module):
                          dim=1)
         return tokens, mask, positions_of(mask)
 
-    def _encode_prompts(self, prompts: torch.Tensor, model: nn.Module | None = None, hidden: bool = False,
-                        then: torch.Tensor | None = None):
-        """Encode distinct left-padded prompts [u, P] into a new KV cache -> (output, cache, attention
-        mask [u, W] of the cache's columns, position of each prompt's last token [u], embeddings of the
-        tokens `then` [n, T] that the caller feeds next, or None; under gradients all in one lookup).
+    def _shared_prefix(self, prompts: torch.Tensor, real: torch.Tensor) -> int:
+        """Length of the longest common prefix of real tokens of distinct left-padded prompts [u, P] (a chat
+        template's system turn), short of each prompt's last token; 0 below `min_shared_prefix`."""
+        u, P = prompts.shape
+        length = real.sum(-1)
+        shortest = int(length.min())
+        if u == 1 or shortest < 2:
+            return 0
+        aligned = prompts.gather(1, (P - length)[:, None] + torch.arange(shortest, device=prompts.device))
+        same = (aligned == aligned[:1]).all(0)
+        prefix = min(int(same.long().cumprod(0).sum()), shortest - 1)  # every row keeps a token of its own
+        return prefix if prefix >= self.min_shared_prefix else 0
 
-        The prompts' longest common prefix of real tokens (a chat template's system turn) is encoded
-        once and its cache copied to every row (index_select: each row's gradient flows back into the
-        one encoding); each row's rest follows, left-padded, so that a row's columns are [prefix, pad,
-        rest] and a pad sits between its prefix and its rest. The attention mask hides those pads and
-        positions count real tokens, so every row computes what it would alone. The output's logits
-        and hidden states are the rest's (their last column is each prompt's last token).
+    def _encode_prompts(self, prompts: torch.Tensor, hidden: bool = False):
+        """Encode distinct left-padded prompts [u, P] into a new KV cache (acting) -> (output, cache,
+        attention mask [u, W] of the cache's columns, position of each prompt's last token [u]).
+
+        The prompts' shared prefix is encoded once and its cache copied to every row; each row's rest
+        follows, left-padded, so that a row's columns are [prefix, pad, rest]. The attention mask hides
+        those pads and positions count real tokens, so every row computes what it would alone. The
+        output's logits and hidden states are the rest's (their last column is each prompt's last token).
         """
         from transformers import DynamicCache
 
         u, P = prompts.shape
         real = prompt_mask(prompts, self.text.pad_id)
         length = real.sum(-1)  # [u]
-        start = P - length
-        shortest = int(length.min())
         cache = DynamicCache()
-        prefix = 0
-        if u > 1 and shortest > 1:
-            aligned = prompts.gather(1, start[:, None] + torch.arange(shortest, device=prompts.device))  # [u, shortest]
-            same = (aligned == aligned[:1]).all(0)
-            prefix = min(int(same.long().cumprod(0).sum()), shortest - 1)  # every row keeps a token of its own
-        follow = [] if then is None else [then]
-        if prefix < self.min_shared_prefix:
-            prompts, *follow = self._embed(model, prompts, *follow) if torch.is_grad_enabled() else [prompts, *follow]
-            out = self._forward(prompts, real, positions_of(real), cache, hidden=hidden, model=model)
-            return out, cache, real, length - 1, (follow or [None])[0]
-        head = prompts[:1, start[0]: start[0] + prefix]  # [1, prefix]
+        prefix = self._shared_prefix(prompts, real)
+        if prefix == 0:
+            out = self._forward(prompts, real, positions_of(real), cache, hidden=hidden)
+            return out, cache, real, length - 1
+        start = int(P - length[0])
+        head = prompts[:1, start: start + prefix]  # [1, prefix]
         ones = torch.ones_like(head, dtype=torch.bool)
         width = int(length.max()) - prefix  # columns of the longest rest
         columns = torch.arange(width, device=prompts.device)
         rest_real = columns >= (width - (length - prefix))[:, None]  # [u, width], left-padded
         rest = torch.where(rest_real, prompts[:, P - width:], torch.full_like(prompts[:, :width], self.text.pad_id))
         mask = torch.cat([ones.expand(u, prefix), rest_real], dim=1)
-        positions = positions_of(mask)
-        if torch.is_grad_enabled():
-            head, rest, *follow = self._embed(model, head, rest, *follow)
-        self._forward(head, ones, positions_of(ones), cache, model=model)
+        self._forward(head, ones, positions_of(ones), cache)
         cache.reorder_cache(torch.zeros(u, dtype=torch.long, device=prompts.device))
-        out = self._forward(rest, mask, positions[:, prefix:], cache, hidden=hidden, model=model)
-        return out, cache, mask, length - 1, (follow or [None])[0]
+        out = self._forward(rest, mask, positions_of(mask)[:, prefix:], cache, hidden=hidden)
+        return out, cache, mask, length - 1
+
+    def _pack(self, prompts: torch.Tensor, rows: torch.Tensor, completion: torch.Tensor):
+        """One sequence holding distinct left-padded prompts [u, P] and the completions [n, C] of rows whose
+        prompt is `rows` [n], with the attention that makes each row see only [prompt; its completion]:
+        -> (tokens [L], positions [L], additive attention mask [L, L], index [n, C + 1] of the token
+        whose next-token logits score each of the row's C + 1 actions).
+
+        Layout: [shared prefix | rest of prompt 0 | ... | rest of prompt u-1 | completion 0 | ... | n-1],
+        pads dropped; a prompt's rest sees the prefix and itself, a completion the prefix, its prompt's
+        rest and itself, each causally; positions count the row's own tokens. Every weight is then used
+        by one forward over (prefix + rests + n x C) tokens, with no KV-cache copies.
+        """
+        u, P = prompts.shape
+        n, C = completion.shape
+        device = prompts.device
+        real = prompt_mask(prompts, self.text.pad_id)
+        length = real.sum(-1)  # [u]
+        prefix = self._shared_prefix(prompts, real)
+        position = positions_of(real)  # [u, P]
+        in_rest = real & (position >= prefix)
+        start = int(P - length[0])
+        rest_length = length - prefix  # [u], each >= 1
+        tokens = torch.cat([prompts[0, start: start + prefix], prompts[in_rest], completion.reshape(-1)])
+        positions = torch.cat([torch.arange(prefix, device=device), position[in_rest],
+                               (length[rows, None] + torch.arange(C, device=device)).reshape(-1)])
+        none = torch.full((prefix,), -1, device=device)
+        group = torch.cat([none, torch.arange(u, device=device).repeat_interleave(rest_length),
+                           rows.repeat_interleave(C)])  # whose prompt a token belongs to; -1: everyone's
+        row = torch.cat([none, torch.full((int(rest_length.sum()),), -1, device=device),
+                         torch.arange(n, device=device).repeat_interleave(C)])  # whose completion; -1: a prompt's
+        index = torch.arange(tokens.shape[0], device=device)
+        sees = ((index[None, :] <= index[:, None]) & ((group[None, :] == -1) | (
+            (group[None, :] == group[:, None]) & ((row[None, :] == -1) | (row[None, :] == row[:, None])))))
+        dtype = self.model.get_input_embeddings().weight.dtype
+        mask = torch.zeros(sees.shape, dtype=dtype, device=device).masked_fill_(~sees, torch.finfo(dtype).min)
+        last = prefix + rest_length.cumsum(0) - 1  # [u] each prompt's last token
+        first = prefix + int(rest_length.sum())
+        scoring = torch.cat([last[rows, None], first + torch.arange(n * C, device=device).view(n, C)], dim=1)
+        return tokens, positions, mask, scoring
 
     def _score(self, obs: torch.Tensor, action: torch.Tensor, model: nn.Module | None = None,
                hidden: bool = False, all_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits [n, T, V] scoring action t from context t (and the last hidden states [n, T, H]).
 
-        A group's rows share their prompt: each distinct prompt is encoded once, its KV cache copied
-        to its rows (index_select, so gradients from every row flow back into the one encoding), and
-        the completions run on top in one batched forward. Causal attention makes this the same
-        computation as one forward over [prompt; completion] per row, at (distinct prompts x P +
-        n x T) tokens instead of n x (P + T). With gradient checkpointing (no cache in training)
+        Rows are scored in packs (`_pack`): each distinct prompt (and their shared prefix) is encoded
+        once and every completion attends to its own prompt, in one forward per pack of at most
+        `pack_tokens` tokens; the same computation as one forward over [prompt; completion] per row,
+        at (distinct prompts x P + n x T) tokens instead of n x (P + T). With gradient checkpointing
         it is that plain forward instead. `all_logits=False` (hidden states only, a reward model): the
-        LM head runs on the last position alone and the logits returned are not the scores.
+        LM head runs on one position alone and the logits returned are not the scores.
         """
         T, P = action.shape[0], self.prompt_width(obs)
         checkpointing = getattr(self.model, "is_activation_checkpointing", None)  # transformers >= 5's name
@@ -237,19 +269,26 @@ class LMPolicy(nn.Module):
             states = out.hidden_states[-1][:, -T - 1: -1] if hidden else None
             return out.logits[:, :-1], states
         prompts, rows = torch.unique(obs[0, :, :P], dim=0, return_inverse=True)  # [u, P], [n]
-        completion = action.T[:, :-1].long() if T > 1 else None  # actions 0 .. T-2: the context of 1 .. T-1
-        out, cache, real, last, embedded = self._encode_prompts(prompts, model=model, hidden=hidden, then=completion)
-        logits = out.logits[rows, -1:]  # [n, 1, V]: scores action 0
-        states = out.hidden_states[-1][rows, -1:] if hidden else None
-        if T > 1:
-            cache.reorder_cache(rows)
-            mask = torch.cat([real[rows], torch.ones_like(completion, dtype=torch.bool)], dim=1)
-            positions = last[rows, None] + torch.arange(1, T, device=obs.device)
-            rest = self._forward(completion if embedded is None else embedded, mask, positions, cache, keep=0 if all_logits else 1, hidden=hidden, model=model)
-            logits = torch.cat([logits, rest.logits], dim=1)
-            if hidden:
-                states = torch.cat([states, rest.hidden_states[-1]], dim=1)
-        return logits, states
+        completion = action.T[:, :-1].long()  # [n, T - 1]: actions 0 .. T-2, the context of 1 .. T-1
+        # packs of whole prompts (with all their rows): attention over a pack costs L², the weights L
+        real_length = prompt_mask(prompts, self.text.pad_id).sum(-1)
+        cost = real_length + torch.bincount(rows, minlength=prompts.shape[0]) * (T - 1)  # [u] tokens per prompt
+        pack_of = torch.div(cost.cumsum(0) - cost, self.pack_tokens, rounding_mode="floor")  # [u]
+        logits, states, order = [], [], []
+        for pack in torch.unique(pack_of).tolist():
+            members = (pack_of == pack).nonzero().squeeze(-1)  # the pack's prompts
+            mine = torch.isin(rows, members).nonzero().squeeze(-1)  # and their rows
+            tokens, positions, mask, scoring = self._pack(prompts[members], torch.searchsorted(members, rows[mine]),
+                                                          completion[mine])
+            keep = scoring.reshape(-1) if all_logits else scoring.reshape(-1)[-1:]
+            out = self._forward(tokens[None], mask[None, None], positions[None], keep=keep, hidden=hidden, model=model)
+            logits.append(out.logits.view(*scoring.shape, -1) if all_logits else out.logits)  # a view: no select backward
+            states.append(out.hidden_states[-1][0, scoring] if hidden else None)
+            order.append(mine)
+        if len(order) == 1:
+            return logits[0], states[0]
+        back = torch.argsort(torch.cat(order))  # rows in their original order
+        return (torch.cat(logits)[back] if all_logits else logits[0]), (torch.cat(states)[back] if hidden else None)
 
     def evaluate(self, obs: torch.Tensor, action: torch.Tensor, entropy: bool = True):
         """-> (log π(a_t | context_t) [T, n], entropy [T, n] or None, V(context_t) [T, n] or None)."""

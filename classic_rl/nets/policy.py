@@ -36,6 +36,16 @@ class Categorical:
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.multinomial(self.log_probs.exp(), 1, generator=generator).squeeze(-1)  # [B]
 
+    def sample_by_cdf(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A sample [B] by inverting the CDF with one uniform per row: O(A) work, no A random draws (a language
+        model's vocabulary). A distribution, not a stream: the same generator gives other actions than sample()."""
+        cdf = self.log_probs.exp().cumsum(-1)  # [B, A]
+        total = cdf[:, -1:]
+        u = torch.rand(total.shape, generator=generator, device=total.device, dtype=total.dtype) * total
+        # right=True: the first action whose CDF exceeds u, never one of probability 0 (its CDF equals the one before)
+        index = torch.searchsorted(cdf, torch.minimum(u, total.nextafter(torch.zeros_like(total))), right=True)
+        return index.squeeze(-1)
+
     def log_prob(self, action: torch.Tensor) -> torch.Tensor:
         return self.log_probs.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)  # [B]
 

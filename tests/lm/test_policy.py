@@ -86,6 +86,27 @@ def test_shared_prompt_pass_equals_one_forward_per_row_values_and_gradients(tiny
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
 
 
+def test_scoring_in_several_packs_equals_one_pack(tiny_lm):
+    """Rows split into packs of whole prompts (here one prompt each, rows of different prompts
+    interleaved) give the rows back in their order, with the values and gradients of one pack."""
+    env = make("text-arith", num_envs=6, group_size=2, tokenizer=tiny_lm.tokenizer, max_new_tokens=4,
+               chat_template=False)
+    policy = LMPolicy(tiny_lm, env.text, value_head=True)
+    torch.nn.init.normal_(policy.value_head.weight)
+    obs, actions, _ = _rollout(policy, env, 4, cached=True)
+    order = torch.tensor([0, 2, 4, 1, 3, 5])  # groups interleaved
+    obs, actions = obs[:, order], actions[:, order]
+    results = []
+    for pack_tokens in (10**6, 1):
+        policy.pack_tokens = pack_tokens
+        log_prob, _, value = policy.evaluate(obs, actions, entropy=False)
+        results.append((log_prob, value, torch.autograd.grad(log_prob.sum() + value.sum(), policy.trainable_parameters())))
+    (one, one_value, one_grads), (many, many_value, many_grads) = results
+    assert torch.allclose(one, many, atol=1e-5) and torch.allclose(one_value, many_value, atol=1e-5)
+    for a, b in zip(one_grads, many_grads):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+
+
 def test_pad_id_inside_a_prompt_is_attended_to(tiny_lm):
     """SmolLM2 pads with its EOS, which its chat template also puts inside every prompt: a pad id after
     the first real token is a prompt token. Scoring a left-padded row equals an unpadded forward."""
@@ -129,9 +150,10 @@ def test_a_new_round_after_every_row_ended_at_once_does_not_reuse_the_cache(tiny
 
 
 def test_a_shared_prompt_prefix_is_encoded_once_and_scores_as_one_forward_per_row(tiny_lm):
-    """Prompts of different lengths sharing a prefix (a chat template's system turn): the prefix is encoded
-    once, each row's rest sits after a gap of pads, and every row's log-probs, values, gradients and
-    next-token logits equal one plain forward over that row alone."""
+    """Prompts of different lengths sharing a prefix (a chat template's system turn): scoring packs the
+    prefix once, each prompt's rest and each completion into one forward; acting encodes the prefix once
+    and each rest after a gap of pads. Every row's log-probs, values, gradients and next-token logits
+    equal one plain forward over that row alone."""
     env = make("text-digits", num_envs=3, tokenizer=tiny_lm.tokenizer, max_new_tokens=3, chat_template=False)
     policy = LMPolicy(tiny_lm, env.text, value_head=True)
     torch.nn.init.normal_(policy.value_head.weight)
@@ -147,7 +169,7 @@ def test_a_shared_prompt_prefix_is_encoded_once_and_scores_as_one_forward_per_ro
     forward = policy._forward
     policy._forward = lambda tokens, *a, **k: calls.append(tokens.shape[:2]) or forward(tokens, *a, **k)
     log_prob, _, value = policy.evaluate(obs, actions, entropy=False)
-    assert calls[0] == (1, len(head)) and calls[1] == (3, max(map(len, rests)))  # prefix once, then the rests
+    assert calls == [(1, len(head) + sum(map(len, rests)) + 3 * 2)]  # one packed forward: prefix once, rests, completions
     grads = torch.autograd.grad(log_prob.sum() + value.sum(), policy.trainable_parameters())
     policy._forward = forward
     policy.min_shared_prefix = 10**6  # the same pass without prefix sharing

@@ -33,6 +33,18 @@ def test_categorical_samples_follow_probabilities_and_the_generator():
     assert torch.equal(a, dist.sample(torch.Generator().manual_seed(0)))  # seeded: reproducible
 
 
+def test_inverse_cdf_samples_follow_probabilities_and_skip_impossible_actions():
+    probs = torch.tensor([0.0, 0.1, 0.0, 0.6, 0.3, 0.0])  # impossible first, middle and last actions
+    dist = Categorical(torch.log(probs).expand(40000, 6))
+    a = dist.sample_by_cdf(torch.Generator().manual_seed(0))
+    freq = torch.bincount(a, minlength=6).float() / a.numel()
+    assert torch.allclose(freq, probs, atol=0.01)
+    assert freq[[0, 2, 5]].sum() == 0
+    assert torch.equal(a, dist.sample_by_cdf(torch.Generator().manual_seed(0)))  # seeded: reproducible
+    # a one-hot row always gives its action, even at the top of the uniform's range
+    assert Categorical(torch.log(torch.tensor([[0.0, 0.0, 1.0, 0.0]]))).sample_by_cdf().item() == 2
+
+
 def test_gaussian_log_prob_known_answer_and_entropy():
     dist = DiagGaussian(torch.zeros(1, 2), torch.zeros(2))
     # N(0, 1) per dimension at a = (1, 0): -0.5 * 1 - 0.5 log 2π, plus -0.5 log 2π
