@@ -163,8 +163,10 @@ def ranks_take_the_update(tmp_path, worker, key: str, storage: dict, pos: int, e
         assert len(grads) == len(expected_grads) == 2
         for g, e in zip(grads, expected_grads):
             torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-5)
-        for k, v in expected.items():
-            torch.testing.assert_close(params[k], v, atol=1e-6, rtol=0)
+        for k, v in expected.items():  # within a tenth of an Adam step: Adam divides by √v, so float-order
+            # differences of near-zero gradients (one process scores both groups in one packed forward,
+            # a rank its own) move single entries by about 1e-6
+            torch.testing.assert_close(params[k], v, atol=1e-5, rtol=0)
 
 
 def _grpo_worker(rank: int, world: int, store: str, rounds: dict, out: str) -> None:
@@ -298,8 +300,8 @@ def test_two_ranks_take_offline_dpo_and_reward_model_steps_of_one_process_on_the
             assert len(got_grads) == len(grads) >= 3
             for g, e in zip(got_grads, grads):
                 torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-5)
-            for k, v in params.items():
-                torch.testing.assert_close(got_params[k], v, atol=1e-6, rtol=0)
+            for k, v in params.items():  # as in ranks_take_the_update: within a tenth of an Adam step
+                torch.testing.assert_close(got_params[k], v, atol=1e-5, rtol=0)
             for got, want in zip(got_stats, stats):  # means over the whole batch
                 for key in ("loss", "accuracy", "margin", "rewards/accuracies", "rewards/margins"):
                     if key in want:
