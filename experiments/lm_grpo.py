@@ -146,8 +146,8 @@ def table(result: dict) -> str:
     if t:
         lines.append(f"\nclassic_rl / TRL seconds per update: **{c['seconds_per_update'] / t['seconds_per_update']:.2f}**")
     if k := result.get("trl_kept_memory"):
-        lines.append(f"\nTRL with classic_rl's malloc setting (`classic_rl.run.keep_freed_memory`): {k['seconds_per_update']} "
-                     f"s per update, peak memory {k['peak_memory_mb']} MB; classic_rl / that: "
+        lines.append(f"\nTRL with classic_rl's malloc setting (`classic_rl.run.keep_freed_memory`): "
+                     f"{k['seconds_per_update']} s per update, peak memory {k['peak_memory_mb']} MB; classic_rl / that: "
                      f"{c['seconds_per_update'] / k['seconds_per_update']:.2f}")
     lines.append(f"\nheld-out accuracy over training (env step, training seconds, accuracy): {c['accuracy_curve']}")
     lines.append(f"\ncommand: `{c['command']}`")

@@ -94,7 +94,8 @@ class LMPolicy(nn.Module):
     def _forward(self, tokens: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache: Any = None,
                  keep: int = 1, hidden: bool = False, model: nn.Module | None = None):
         """One forward of token ids [n, w]; `mask` is the 2-D padding mask [n, W] or a 4-D additive one."""
-        return (model or self.model)(input_ids=tokens, attention_mask=mask if mask.dim() == 4 else mask.long(), position_ids=positions,
+        mask = mask if mask.dim() == 4 else mask.long()
+        return (model or self.model)(input_ids=tokens, attention_mask=mask, position_ids=positions,
                                      use_cache=cache is not None, logits_to_keep=keep, output_hidden_states=hidden,
                                      **({self._cache_kw: cache} if cache is not None else {}))
 
@@ -282,7 +283,8 @@ class LMPolicy(nn.Module):
                                                           completion[mine])
             keep = scoring.reshape(-1) if all_logits else scoring.reshape(-1)[-1:]
             out = self._forward(tokens[None], mask[None, None], positions[None], keep=keep, hidden=hidden, model=model)
-            logits.append(out.logits.view(*scoring.shape, -1) if all_logits else out.logits)  # a view: no select backward
+            # a view of [1, L', V], not out.logits[0]: a select's backward would zero-fill a second copy
+            logits.append(out.logits.view(*scoring.shape, -1) if all_logits else out.logits)
             states.append(out.hidden_states[-1][0, scoring] if hidden else None)
             order.append(mine)
         if len(order) == 1:
